@@ -1,0 +1,115 @@
+"""Settings, resolved once from (highest first) explicit overrides, environment variables
+(COMPLIANCE_*), a TOML config file, and defaults.
+
+The config file is $COMPLIANCE_CONFIG, else <data_dir>/config.toml; its keys are the field names
+below (e.g. ``asr_model = "whisper-small"``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ComplianceError
+
+
+def project_root() -> Path:
+    """Where models/ and rules/ live: $COMPLIANCE_HOME, else the checkout this package sits in."""
+    env = os.environ.get("COMPLIANCE_HOME")
+    return Path(env) if env else Path(__file__).resolve().parents[1]
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "compliance"
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=_default_data_dir)
+    db_url: str = ""
+    models_dir: Path = field(default_factory=lambda: project_root() / "models" / "weights")
+    manifest: Path = field(default_factory=lambda: project_root() / "models" / "manifest.yaml")
+    rules_dir: Path = field(default_factory=lambda: project_root() / "rules")
+    #: manifest name, local directory, or hub id (hub only if allow_download)
+    asr_model: str = ""
+    allow_download: bool = False
+    language: str = "zh"
+    compute_type: str = "int8"
+    device: str = "cpu"
+    beam_size: int = 5
+    cpu_threads: int = 0
+    batch_size: int = 8
+    #: longest call accepted, in seconds
+    max_duration_s: float = 4 * 3600.0
+    #: largest file accepted, in bytes
+    max_file_bytes: int = 2 * 1024**3
+    #: which channel carries which role on a dual-channel recording
+    channel_roles: dict[int, str] = field(default_factory=lambda: {0: "agent", 1: "customer"})
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).expanduser()
+        self.models_dir = Path(self.models_dir).expanduser()
+        self.manifest = Path(self.manifest).expanduser()
+        self.rules_dir = Path(self.rules_dir).expanduser()
+        if not self.db_url:
+            self.db_url = f"sqlite:///{self.data_dir / 'compliance.db'}"
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.data_dir / "audio"
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value):
+    """Turn an env/TOML value into the field's type, with a readable error."""
+    kind = str(_FIELDS[name].type)
+    try:
+        if isinstance(value, str) and value == "" and "None" in kind:
+            return None
+        if kind.startswith("bool"):
+            return value if isinstance(value, bool) else str(value).lower() in {"1", "true", "yes", "on"}
+        if kind.startswith("int"):
+            return int(value)
+        if kind.startswith("float"):
+            return float(value)
+        if kind.startswith("dict"):
+            if isinstance(value, dict):
+                return {int(k): str(v) for k, v in value.items()}
+            # "0=agent,1=customer"
+            pairs = [p.split("=", 1) for p in str(value).split(",") if p.strip()]
+            return {int(k): v.strip() for k, v in pairs}
+        return value
+    except (TypeError, ValueError) as exc:
+        raise ComplianceError(f"setting {name}: cannot use {value!r} ({exc})") from None
+
+
+def load_settings(**overrides) -> Settings:
+    values: dict = {}
+    env_data = os.environ.get("COMPLIANCE_DATA_DIR")
+    data_dir = Path(overrides.get("data_dir") or env_data or _default_data_dir())
+    config_path = Path(os.environ.get("COMPLIANCE_CONFIG") or data_dir / "config.toml")
+    if config_path.is_file():
+        try:
+            file_values = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ComplianceError(f"{config_path}: invalid TOML ({exc})") from None
+        for key, value in file_values.items():
+            if key not in _FIELDS:
+                raise ComplianceError(f"{config_path}: unknown setting {key!r}")
+            values[key] = _coerce(key, value)
+    for name in _FIELDS:
+        env = os.environ.get(f"COMPLIANCE_{name.upper()}")
+        if env is not None:
+            values[name] = _coerce(name, env)
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = value
+    return Settings(**values)
