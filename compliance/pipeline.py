@@ -17,7 +17,7 @@ from .ingest import file_sha256, load_audio
 from .models import resolve
 from .roles import assign_roles
 from .transcribe import Transcriber, WhisperTranscriber, join_words
-from .types import Audio, CallResult, Utterance, Word
+from .types import Audio, CallResult, Utterance, Violation, Word
 
 #: a pause this long inside one channel starts a new utterance
 UTTERANCE_GAP_S = 1.0
@@ -41,8 +41,10 @@ class AnalysisOptions:
 
 class Analyzer:
     def __init__(self, settings: Settings | None = None, *, transcriber: Transcriber | None = None,
-                 diarizer=None, packs=None, engine=None) -> None:
+                 diarizer=None, packs=None, engine=None,
+                 detector: Callable[[list[Utterance]], list[Violation]] | None = None) -> None:
         self.settings = settings or load_settings()
+        self._detector = detector
         self._transcriber = transcriber
         self._diarizer = diarizer
         self._packs = packs
@@ -103,9 +105,14 @@ class Analyzer:
         report(1.0, "done")
         return result
 
-    def analyze_audio(self, audio: Audio, options: AnalysisOptions, report: Progress) -> CallResult:
+    def detect(self, utterances: list[Utterance]) -> list[Violation]:
+        if self._detector is not None:
+            return self._detector(utterances)
         from .detect import detect
 
+        return detect(utterances, self.packs)
+
+    def analyze_audio(self, audio: Audio, options: AnalysisOptions, report: Progress) -> CallResult:
         if audio.channels > 1:
             utterances, language = self._by_channel(audio, options.language, report)
             channel_roles = options.channel_roles or self.settings.channel_roles
@@ -115,7 +122,7 @@ class Analyzer:
             utterances, language, turns = self._diarized(audio, options, report)
             speakers = assign_roles(utterances)
         report(0.95, "detecting")
-        violations = detect(utterances, self.packs)
+        violations = self.detect(utterances)
         return CallResult(source=audio.source, sha256=audio.sha256, duration=round(audio.duration, 3),
                           channels=audio.channels, language=language, speakers=speakers,
                           utterances=utterances, violations=violations, turns=turns,
