@@ -245,6 +245,14 @@ else:
     app.command("detect")(detect_command)
 
 
+try:
+    from .cli_service import register as _register_service
+except ImportError:  # the review service's commands are optional while it is being built
+    pass
+else:
+    _register_service(app)
+
+
 def main() -> None:
     try:
         app()
