@@ -1,0 +1,101 @@
+"""Rule-based compliance detection: detect(utterances, packs) -> violations.
+
+    packs = load_packs()                      # every YAML under the repo's rules/
+    packs = load_packs(names=["zh-sales"])    # by pack id, or languages=["en"]
+    violations = detect(utterances, packs)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from .rules.calllevel import run_call_rules
+from .rules.engine import AGENT_ROLES, Engine
+from .rules.loader import Pack, load_pack_files
+from .types import Utterance, Violation
+
+_ENGINES: dict[tuple, Engine] = {}
+
+
+def load_packs(paths=None, names: Iterable[str] | None = None,
+               languages: Iterable[str] | None = None) -> Engine:
+    """Load, validate and compile rule packs. `paths`: files or folders (default: rules/);
+    `names`: keep only these pack ids; `languages`: keep only packs of these languages.
+    Returns a compiled Engine (cached per selection); it is what detect() takes."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    key = (tuple(str(p) for p in paths) if paths else None,
+           tuple(sorted(names)) if names else None, tuple(sorted(languages)) if languages else None)
+    if key in _ENGINES:
+        return _ENGINES[key]
+    packs = load_pack_files(paths)
+    if names:
+        want = set(names)
+        unknown = want - {p.id for p in packs}
+        if unknown:
+            from .errors import RuleError
+
+            raise RuleError(f"unknown rule pack(s): {', '.join(sorted(unknown))}; "
+                            f"available: {', '.join(p.id for p in packs)}")
+        packs = [p for p in packs if p.id in want]
+    if languages:
+        langs = set(languages)
+        packs = [p for p in packs if p.info.language in langs]
+    eng = Engine(packs)
+    _ENGINES[key] = eng
+    return eng
+
+
+def _engine(packs) -> Engine:
+    if packs is None:
+        return load_packs()
+    if isinstance(packs, Engine):
+        return packs
+    if isinstance(packs, (list, tuple)) and all(isinstance(p, Pack) for p in packs):
+        return Engine(list(packs))
+    if isinstance(packs, (list, tuple)) and all(isinstance(p, str) for p in packs):
+        return load_packs(names=packs)
+    raise TypeError("packs must be an Engine from load_packs(), a list of Pack, or pack ids")
+
+
+def detect(utterances: list[Utterance], packs=None, call_level: bool = True) -> list[Violation]:
+    """Run the rules over one call's utterances (in time order). Utterance-level hits come with the
+    matched words, their clause's times, context and the reason; with call_level=True the
+    call-level checks (mandatory disclosures, ordering, windows) run too."""
+    eng = _engine(packs)
+    out: list[Violation] = []
+    analyzed = []
+    ctx: set[int] = set()
+    ctx_rules = [cr for cr in eng.rules if cr.rule.kind == "utterance" and cr.rule.match.context_scope == "call"]
+    for i, u in enumerate(utterances):
+        if u.index == 0 and i:
+            u.index = i
+        an = eng.analyze(u)
+        analyzed.append(an)
+        if ctx_rules and (u.role or "unknown") in AGENT_ROLES:
+            cands = eng.candidates(an)
+            for cr in ctx_rules:
+                d = cands.get(cr.idx)
+                if d:
+                    from .rules.engine import CTX, CTXN
+
+                    if CTX in d:
+                        ctx.add(cr.idx)
+                    if CTXN in d:
+                        ctx.add(-cr.idx - 1)
+        from .rules.engine import to_violation
+
+        for cr, m, reason in eng.match_utterance(an, ctx):
+            out.append(to_violation(cr, u, an.norm, m, reason))
+    if call_level and utterances:
+        out.extend(run_call_rules(eng, analyzed))
+    out.sort(key=lambda v: (v.start, v.rule_id))
+    return out
+
+
+def detect_text(text: str, role: str = "agent", language: str = "zh", packs=None,
+                call_level: bool = False) -> list[Violation]:
+    """Quick check of one piece of text as a single utterance."""
+    u = Utterance(speaker=role, start=0.0, end=0.0, text=text, role=role, language=language)
+    return detect([u], packs, call_level=call_level)

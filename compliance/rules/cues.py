@@ -1,0 +1,169 @@
+"""Suppressors: negation scope, question detection and hearsay/quotation, for Chinese and English.
+
+All functions work on normalized text (see text.normalize) and a match span [start, end).
+Each returns the cue it found (for the explanation) or None.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .text import clause_bounds
+
+# ------------------------------------------------------------------ negation
+NEG_WINDOW_ZH = 6
+NEG_WORDS_EN = 5
+
+# Single characters and words that negate what follows them in the same clause.
+NEG_ZH = ("不", "没", "无", "非", "未", "别", "勿", "莫", "谁也", "难以", "禁止", "严禁", "杜绝")
+# Expressions that contain a negation character but do not negate the following claim.
+PSEUDO_NEG_ZH = (
+    "非常", "无论", "不管", "不论", "不仅", "不但", "不光", "不只", "不少", "不错", "不久", "不断",
+    "不停", "要不", "不然", "差不多", "不用担心", "不要担心", "不必担心", "无需担心", "无须担心",
+    "别担心", "不用怕", "别怕", "不要怕", "没问题", "没关系", "不要紧", "毫无疑问", "没得说",
+    "只不过", "不过", "没想到", "不一样的是", "无忧", "不定期", "没错", "不多", "不见得差",
+    "不用犹豫", "别犹豫", "不要犹豫", "不会错", "错不了", "没说的", "不好意思", "无非",
+    "不客气", "别客气",
+)
+# Directly after the match (same clause): the claim is denied or called false.
+POST_NEG_ZH = ("是不可能", "不可能的", "是不存在", "不存在的", "是没有的", "是不会有的", "做不到",
+               "是骗人", "是骗子", "是假的", "都是假的", "是误导", "的说法不对", "这种说法",
+               "是错误的", "是违规", "是不对的", "不对", "不靠谱", "不可信", "千万不要", "不要点",
+               "别点", "不要信", "别信", "的话术", "之类的话", "这样的话", "那是骗", "是不能")
+
+# A following clause that rejects what was just said (很多人把保险当成存钱，这是不对的).
+DENIAL_NEXT_ZH = ("这是不对的", "这是错的", "这是误导", "这种说法", "这个说法", "是错误的", "这是不对",
+                  "那是不对的", "那是错的", "不是这样的", "其实不是", "这不对", "那是骗人的", "这是骗人的",
+                  "这是违规的", "那是违规的", "都是骗人的", "是不可能的", "那是不可能的", "这是不可能的")
+
+NEG_EN = {"not", "no", "never", "cannot", "can't", "cant", "don't", "dont", "doesn't", "doesnt",
+          "isn't", "isnt", "aren't", "arent", "won't", "wont", "wasn't", "nothing", "nobody",
+          "none", "neither", "nor", "without", "impossible", "unable", "shouldn't", "couldn't",
+          "wouldn't", "didn't", "haven't", "hasn't", "ain't", "noone"}
+PSEUDO_NEG_EN = ("not only", "no doubt", "no matter", "never mind", "no wonder", "no brainer",
+                 "no-brainer", "don't worry", "dont worry", "don't miss", "can't miss",
+                 "cannot miss", "don't wait", "no question", "not to worry", "won't last",
+                 "no need to worry")
+POST_NEG_EN = ("is a myth", "doesn't exist", "does not exist", "is not true", "isn't true",
+               "is false", "is a lie", "is a red flag", "are a red flag", "is a scam",
+               "are a scam", "is misleading", "is not something", "isn't something",
+               "is not a thing", "that's not", "that is not", "no such thing",
+               "are misleading", "is a warning sign")
+
+_WORD = re.compile(r"[a-z']+")
+
+
+def _mask(window: str, pseudo) -> str:
+    for p in pseudo:
+        if p in window:
+            window = window.replace(p, "_" * len(p))
+    return window
+
+
+def negation(text: str, start: int, end: int, zh: bool) -> str | None:
+    cs, ce = clause_bounds(text, start, end)
+    if zh:
+        window = _mask(text[max(cs, start - NEG_WINDOW_ZH):start], PSEUDO_NEG_ZH)
+        for c in NEG_ZH:
+            if c in window:
+                return c
+        tail = text[end:min(ce, end + 8)]
+        for c in POST_NEG_ZH:
+            if tail.startswith(c) or (c in tail and len(c) >= 3):
+                return c
+        if ce < len(text) and text[ce] == ",":
+            nxt = text[ce + 1:ce + 9]
+            for c in DENIAL_NEXT_ZH:
+                if nxt.startswith(c):
+                    return c
+        return None
+    pre = _mask(text[max(cs, start - 40):start], PSEUDO_NEG_EN)
+    words = _WORD.findall(pre)[-NEG_WORDS_EN:]
+    for w in words:
+        if w in NEG_EN or w.endswith("n't"):
+            return w
+    tail = text[end:min(ce, end + 30)]
+    for c in POST_NEG_EN:
+        if c in tail:
+            return c
+    return None
+
+
+# ------------------------------------------------------------------ questions
+_ANOTA_ZH = re.compile(r"(是不是|有没有|能不能|会不会|可不可以|可以不可以|对不对|是否|行不行|好不好|"
+                       r"靠不靠谱|安不安全|保不保|亏不亏|要不要|用不用|算不算|能否|真的吗|"
+                       r"吗$|么$|嘛$|呢$|吧\?$)")
+_RHETORICAL_ZH = ("难道", "怎么会", "怎么可能", "哪有", "哪会", "哪里会", "何必", "还能亏", "还怕")
+_Q_START_EN = re.compile(r"^\s*(is|are|was|were|do|does|did|can|could|will|would|should|shall|"
+                         r"may|might|has|have|isn't|aren't|doesn't|don't|won't|how|what|why|"
+                         r"when|where|which|who)\b")
+_RHETORICAL_EN = ("what could go wrong", "why wouldn't you", "who wouldn't", "why would you not",
+                  "what are you waiting for", "why not")
+
+
+def question(text: str, start: int, end: int, zh: bool) -> str | None:
+    cs, ce = clause_bounds(text, start, end)
+    clause = text[cs:ce].strip()
+    endp = text[ce] if ce < len(text) else ""
+    if zh:
+        if any(r in clause for r in _RHETORICAL_ZH):
+            return None
+        if endp == "?":
+            return "?"
+        m = _ANOTA_ZH.search(clause)
+        if m and not (m.group(0) in ("呢", "吧?") and endp != "?"):
+            return m.group(0)
+        return None
+    if any(r in clause for r in _RHETORICAL_EN):
+        return None
+    if endp == "?":
+        return "?"
+    # A yes/no or wh- question often loses its '?' in ASR output.
+    sent_start = cs
+    while sent_start > 0 and text[sent_start - 1] not in ".?!":
+        sent_start -= 1
+    if _Q_START_EN.match(text[sent_start:ce]) and not endp:
+        return "interrogative word order"
+    return None
+
+
+# ------------------------------------------------------------------ hearsay / quotation / warnings
+HEARSAY_ZH = ("很多人", "有些人", "有的人", "不少人", "一些人", "听说", "据说", "朋友说", "别人说", "人家说", "有人说", "他说", "她说", "他们说", "你们说",
+              "你们上次说", "你们之前说", "说是", "宣称", "号称", "声称", "所谓", "警惕", "谨防", "当心",
+              "小心", "提防", "骗子", "不法分子", "谎称", "广告说", "网上说", "以为", "误以为", "误认为",
+              "说什么", "打着", "以…为名", "冒充", "自称", "不要相信", "别相信", "不得宣传", "不得承诺",
+              "不能说", "不能讲", "不得说", "不能承诺", "不可以说", "不允许", "禁止", "严禁", "承诺什么",
+              "说过", "告诉我", "跟我说", "对我说", "推销员说", "业务员说", "经理说", "销售说",
+              "那个人说", "之前说", "上次说")
+HEARSAY_EN = ("said", "says", "told me", "told us", "claim", "claimed", "claims", "so-called",
+              "beware", "wary", "suspicious", "watch out", "if someone", "if anyone", "anyone who",
+              "anyone promising", "scammer", "fraudster", "red flag", "never trust", "don't believe",
+              "do not believe", "promising", "promises of", "pitch", "advert", "he promised",
+              "she promised", "they promised", "was promised", "were promised", "be careful")
+HEARSAY_WINDOW_ZH = 14
+
+
+def hearsay(text: str, start: int, end: int, zh: bool) -> str | None:
+    cs, ce = clause_bounds(text, start, end)
+    # quotation marks around the match
+    before = text[max(cs, start - 2):start]
+    after = text[end:end + 2]
+    if '"' in before and ('"' in after or '"' in text[end:ce]):
+        return "quoted"
+    if zh:
+        # reporting verbs may sit in the previous clause of the same sentence (他说，这个保本)
+        s0 = cs
+        if s0 > 0 and text[s0 - 1] == "," and start - s0 < 8:
+            s0 = max(0, s0 - 1)
+            while s0 > 0 and text[s0 - 1] not in ".?!,":
+                s0 -= 1
+        window = text[max(s0, start - HEARSAY_WINDOW_ZH):start]
+        for c in HEARSAY_ZH:
+            if c in window:
+                return c
+        return None
+    window = text[max(cs, start - 60):start]
+    for c in HEARSAY_EN:
+        if c in window:
+            return c
+    return None

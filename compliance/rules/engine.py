@@ -1,0 +1,436 @@
+"""The rule engine: every literal of every rule goes into one Aho-Corasick automaton (run over the
+pinyin layer of the normalized text, so exact and homophone matches come from one pass); only the
+rules whose literals were seen are evaluated. Call-level rules (absence, ordering, window) read the
+per-utterance hits afterwards."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import ahocorasick
+
+from ..types import Utterance, Violation
+from . import cues
+from .loader import Pack
+from .schema import Element, Rule
+from .text import exact_pinyin, straddles_word, has_han, normalize, pinyin_layer, pinyin_str, register_words
+
+AGENT_ROLES = frozenset({"agent", "unknown", "supervisor"})
+CUSTOMER_ROLES = frozenset({"customer", "unknown"})
+ANY_ROLES = frozenset({"agent", "customer", "unknown", "supervisor"})
+
+# literal roles inside a rule
+TRIG, NEAR_A, NEAR_B, KEY, ALL, NONE, EXCEPT, CTX, CTXN = range(9)
+
+
+@dataclass
+class Hit:
+    start: int
+    end: int
+    lit: str
+    exact: bool
+
+    def text(self, norm: str) -> str:
+        return norm[self.start:self.end]
+
+
+@dataclass
+class Analyzed:
+    """One utterance after normalisation and the automaton pass."""
+
+    utt: Utterance
+    norm: str
+    hits: dict[int, list[Hit]]  # literal id -> hits
+
+
+@dataclass
+class Match:
+    start: int
+    end: int
+    how: str
+    lit: str = ""
+    exact: bool = True
+    inner: int = -1  # start of the second element of a proximity match
+
+
+@dataclass
+class Compiled:
+    rule: Rule
+    pack: Pack
+    idx: int
+    roles: frozenset
+    regexes: list = field(default_factory=list)  # (compiled, [unless compiled])
+    has_keys: bool = False
+    n_all: int = 0
+    elements: dict = field(default_factory=dict)  # name -> (Element, [lit ids], [compiled regex])
+
+
+def _roles(speaker: str) -> frozenset:
+    return {"agent": AGENT_ROLES, "customer": CUSTOMER_ROLES}.get(speaker, ANY_ROLES)
+
+
+class Engine:
+    def __init__(self, packs: list[Pack]):
+        self.packs = packs
+        self.rules: list[Compiled] = []
+        self._lits: dict[str, int] = {}
+        self._lit_text: list[str] = []
+        self._lit_han: list[int] = []  # number of Han chars
+        self._lit_entries: list[list[tuple[int, int, int]]] = []  # (rule idx, role, sub)
+        self.call_rules: list[Compiled] = []
+        for pk in packs:
+            for rule in pk.rules:
+                if rule.enabled:
+                    self._compile(rule, pk)
+        self._auto = ahocorasick.Automaton()
+        by_key: dict[str, list[int]] = {}
+        for lid, lit in enumerate(self._lit_text):
+            by_key.setdefault(pinyin_layer(lit), []).append(lid)
+        for key, lids in by_key.items():
+            self._auto.add_word(key, (len(key), tuple(lids)))
+        if by_key:
+            self._auto.make_automaton()
+        register_words(self._lit_text)
+
+    # ---------------------------------------------------------------- compile
+    def _lit(self, phrase: str, ridx: int, role: int, sub: int = 0) -> int:
+        p = normalize(phrase)
+        if not p:
+            return -1
+        lid = self._lits.get(p)
+        if lid is None:
+            lid = len(self._lit_text)
+            self._lits[p] = lid
+            self._lit_text.append(p)
+            self._lit_han.append(sum(1 for c in p if "\u3400" <= c <= "\u9fff"))
+            self._lit_entries.append([])
+        if ridx >= 0:
+            self._lit_entries[lid].append((ridx, role, sub))
+        return lid
+
+    def _element(self, el: Element, ridx: int):
+        lids = [self._lit(p, -1, 0) for p in el.phrases]
+        rx = [re.compile(p) for p in el.regex]
+        return (el, [x for x in lids if x >= 0], rx)
+
+    def _compile(self, rule: Rule, pack: Pack) -> None:
+        ridx = len(self.rules)
+        cr = Compiled(rule=rule, pack=pack, idx=ridx, roles=_roles(rule.speaker))
+        self.rules.append(cr)
+        if rule.kind != "utterance":
+            if rule.kind == "absence":
+                a = rule.absence
+                cr.elements["_purchase"] = self._element(Element(name="purchase", phrases=a.purchase or ["\x00"]), ridx)
+                cr.elements["_recommend"] = self._element(Element(name="recommend", phrases=a.recommend or ["\x00"]), ridx)
+                if a.scope:
+                    cr.elements["_scope"] = self._element(Element(name="scope", phrases=a.scope), ridx)
+                if a.when or a.when_regex:
+                    cr.elements["_when"] = (Element(name="when", phrases=a.when or ["\x00"]),
+                                            [self._lit(p, -1, 0) for p in a.when],
+                                            [re.compile(p) for p in a.when_regex])
+                for v in a.variants:
+                    if v.when:
+                        cr.elements[f"_variant:{v.name}"] = self._element(Element(name=v.name, phrases=v.when), ridx)
+                    for el in v.required:
+                        cr.elements[f"{v.name}:{el.name}"] = self._element(el, ridx)
+            elif rule.kind == "ordering":
+                cr.elements["first"] = self._element(rule.ordering.first, ridx)
+                cr.elements["then"] = self._element(rule.ordering.then, ridx)
+            elif rule.kind == "window":
+                cr.elements["anchor"] = self._element(rule.window.anchor, ridx)
+                cr.elements["required"] = self._element(rule.window.required, ridx)
+            self.call_rules.append(cr)
+            return
+        m = rule.match
+        for p in m.phrases:
+            self._lit(p, ridx, TRIG)
+        for i, nr in enumerate(m.near):
+            for p in nr.a:
+                self._lit(p, ridx, NEAR_A, i)
+            for p in nr.b:
+                self._lit(p, ridx, NEAR_B, i)
+        for rp in m.regex:
+            cr.regexes.append((re.compile(rp.pattern), [re.compile(u) for u in rp.unless]))
+            for p in rp.requires:
+                self._lit(p, ridx, KEY)
+                cr.has_keys = True
+        if m.regex and not cr.has_keys:
+            # No prefilter literal given: the regex is tried on every utterance.
+            cr.has_keys = False
+        for gi, group in enumerate(m.all):
+            for p in group:
+                self._lit(p, ridx, ALL, gi)
+        cr.n_all = len(m.all)
+        for p in m.none:
+            self._lit(p, ridx, NONE)
+        for p in m.except_:
+            self._lit(p, ridx, EXCEPT)
+        for p in m.context:
+            self._lit(p, ridx, CTX)
+        for p in m.context_none:
+            self._lit(p, ridx, CTXN)
+
+    @property
+    def unfiltered(self) -> list[Compiled]:
+        return [c for c in self.rules if c.rule.kind == "utterance" and c.regexes and not c.has_keys]
+
+    # ---------------------------------------------------------------- per utterance
+    def analyze(self, utt: Utterance) -> Analyzed:
+        norm = normalize(utt.text)
+        hits: dict[int, list[Hit]] = {}
+        if norm:
+            layer = pinyin_layer(norm)
+            lit_text = self._lit_text
+            lit_han = self._lit_han
+            for end, (n, lids) in self._auto.iter(layer):
+                start = end + 1 - n
+                seg = norm[start:end + 1]
+                for lid in lids:
+                    lit = lit_text[lid]
+                    exact = seg == lit
+                    if not exact:
+                        nh = lit_han[lid]
+                        if nh < 2:
+                            continue
+                        if nh == 2 and (exact_pinyin(seg) != exact_pinyin(lit)
+                                        or straddles_word(norm, start, end + 1)):
+                            continue
+                        if not _word_bounded(norm, start, end + 1):
+                            continue
+                    elif not _word_bounded(norm, start, end + 1):
+                        continue
+                    hits.setdefault(lid, []).append(Hit(start, end + 1, lit, exact))
+        return Analyzed(utt=utt, norm=norm, hits=hits)
+
+    def candidates(self, an: Analyzed) -> dict[int, dict[int, list]]:
+        """rule idx -> role -> [(sub, Hit)] for the literals seen in this utterance."""
+        out: dict[int, dict[int, list]] = {}
+        entries = self._lit_entries
+        for lid, hl in an.hits.items():
+            for ridx, role, sub in entries[lid]:
+                d = out.get(ridx)
+                if d is None:
+                    d = out[ridx] = {}
+                lst = d.get(role)
+                if lst is None:
+                    lst = d[role] = []
+                for h in hl:
+                    lst.append((sub, h))
+        return out
+
+    def match_utterance(self, an: Analyzed, call_ctx: set | None = None) -> list[tuple[Compiled, Match, str]]:
+        """Utterance-level rules that fire: (rule, match, reason)."""
+        role = an.utt.role or "unknown"
+        out = []
+        cands = self.candidates(an)
+        todo = [(i, d) for i, d in cands.items()]
+        for cr in self.unfiltered:
+            if cr.idx not in cands:
+                todo.append((cr.idx, {}))
+        for ridx, d in todo:
+            cr = self.rules[ridx]
+            if cr.rule.kind != "utterance" or role not in cr.roles:
+                continue
+            res = self._eval(cr, an, d, call_ctx)
+            if res is not None:
+                out.append((cr, res[0], res[1]))
+        return out
+
+    def _ok_hit(self, cr: Compiled, h: Hit) -> bool:
+        return h.exact or cr.rule.pinyin
+
+    def _eval(self, cr: Compiled, an: Analyzed, d: dict, call_ctx) -> tuple[Match, str] | None:
+        rule = cr.rule
+        m = rule.match
+        norm = an.norm
+        if NONE in d and any(self._ok_hit(cr, h) for _, h in d[NONE]):
+            return None
+        if cr.n_all:
+            got = {sub for sub, h in d.get(ALL, ()) if self._ok_hit(cr, h)}
+            if len(got) < cr.n_all:
+                return None
+        if m.context:
+            have = any(self._ok_hit(cr, h) for _, h in d.get(CTX, ()))
+            if not have and m.context_scope == "call" and call_ctx is not None:
+                have = cr.idx in call_ctx
+            if not have:
+                return None
+        if m.context_none:
+            if any(self._ok_hit(cr, h) for _, h in d.get(CTXN, ())):
+                return None
+            if m.context_scope == "call" and call_ctx is not None and -cr.idx - 1 in call_ctx:
+                return None
+        found: list[Match] = []
+        for _, h in d.get(TRIG, ()):
+            if self._ok_hit(cr, h):
+                found.append(Match(h.start, h.end, "phrase", h.lit, h.exact))
+        if cr.regexes and (not cr.has_keys or KEY in d or TRIG in d):
+            for rx, unless in cr.regexes:
+                for mm in rx.finditer(norm):
+                    if mm.end() <= mm.start():
+                        continue
+                    if unless:
+                        cs, ce = _clause(norm, mm.start(), mm.end())
+                        if any(u.search(norm[cs:ce]) for u in unless):
+                            continue
+                    found.append(Match(mm.start(), mm.end(), "regex", rx.pattern))
+        if m.near and (NEAR_A in d and NEAR_B in d):
+            found.extend(self._near(cr, an, d))
+        if not found:
+            return None
+        excepts = [h for _, h in d.get(EXCEPT, ())]
+        found.sort(key=lambda x: (x.start, -x.end))
+        last_reason = None
+        for f in found:
+            if any(e.start < f.end and f.start < e.end for e in excepts):
+                continue
+            zh = has_han(norm[f.start:f.end])
+            if rule.negation == "suppress":
+                c = cues.negation(norm, f.start, f.end, zh)
+                if not c and f.inner > f.start:
+                    c = cues.negation(norm, f.inner, f.end, zh)
+                if c:
+                    last_reason = f"negated by '{c}'"
+                    continue
+            if rule.question == "suppress":
+                c = cues.question(norm, f.start, f.end, zh)
+                if c:
+                    last_reason = f"question ('{c}')"
+                    continue
+            if rule.hearsay == "suppress":
+                c = cues.hearsay(norm, f.start, f.end, zh)
+                if c:
+                    last_reason = f"hearsay/quotation ('{c}')"
+                    continue
+            return f, _reason(f, norm, an.utt.role)
+        return None
+
+    def _near(self, cr: Compiled, an: Analyzed, d: dict) -> list[Match]:
+        out = []
+        norm = an.norm
+        tix = None
+        for i, nr in enumerate(cr.rule.match.near):
+            A = [h for sub, h in d.get(NEAR_A, ()) if sub == i and self._ok_hit(cr, h)]
+            B = [h for sub, h in d.get(NEAR_B, ()) if sub == i and self._ok_hit(cr, h)]
+            for a in A:
+                for b in B:
+                    if a.start < b.end and b.start < a.end:
+                        continue  # overlapping: the same words
+                    if nr.ordered and not a.start < b.start:
+                        continue
+                    first, second = (a, b) if a.start <= b.start else (b, a)
+                    if nr.unit == "chars":
+                        dist = second.start - first.end
+                    elif nr.unit == "tokens":
+                        if tix is None:
+                            from .text import token_index
+
+                            tix = token_index(norm)
+                        dist = tix[second.start] - tix[max(first.end - 1, 0)] - 1
+                    else:  # seconds, estimated from the utterance's timing
+                        u = an.utt
+                        rate = (u.end - u.start) / max(len(norm), 1)
+                        dist = (second.start - first.end) * rate
+                    if dist <= nr.within:
+                        out.append(Match(first.start, second.end, "near",
+                                         f"{a.lit} ~ {b.lit} within {nr.within:g} {nr.unit}",
+                                         a.exact and b.exact, second.start))
+        return out
+
+    # ---------------------------------------------------------------- elements (call-level)
+    def element_in(self, cr: Compiled, key: str, an: Analyzed, check_neg: bool = True) -> tuple[int, int] | None:
+        el, lids, rxs = cr.elements[key]
+        norm = an.norm
+        spans = []
+        for lid in lids:
+            for h in an.hits.get(lid, ()):
+                if h.exact or cr.rule.pinyin:
+                    spans.append((h.start, h.end))
+        for rx in rxs:
+            for mm in rx.finditer(norm):
+                spans.append((mm.start(), mm.end()))
+        for s, e in spans:
+            zh = has_han(norm[s:e])
+            if check_neg and (cues.negation(norm, s, e, zh) or cues.question(norm, s, e, zh)):
+                continue
+            return (s, e)
+        return None
+
+
+_WORDCH = re.compile(r"[a-z0-9]")
+
+
+def _word_bounded(norm: str, s: int, e: int) -> bool:
+    """Latin literals must match whole words ('no risk' not inside 'piano risk')."""
+    if s > 0 and _WORDCH.match(norm[s]) and _WORDCH.match(norm[s - 1]):
+        return False
+    if e < len(norm) and _WORDCH.match(norm[e - 1]) and _WORDCH.match(norm[e]):
+        return False
+    return True
+
+
+def _clause(norm, s, e):
+    from .text import clause_bounds
+
+    return clause_bounds(norm, s, e)
+
+
+def _reason(f: Match, norm: str, role: str) -> str:
+    seen = norm[f.start:f.end]
+    if f.how == "phrase":
+        if f.exact:
+            r = f"phrase '{f.lit}'"
+        else:
+            r = f"homophone of '{f.lit}' ({pinyin_str(f.lit)}) heard as '{seen}'"
+    elif f.how == "regex":
+        r = f"pattern /{f.lit}/ matched '{seen}'"
+    else:
+        r = f"proximity {f.lit}" + ("" if f.exact else " (homophone)")
+    return f"{r}; not negated, not a question, not quoted; speaker role {role or 'unknown'}"
+
+
+def to_violation(cr: Compiled, utt: Utterance, norm: str, m: Match | None, reason: str,
+                 kind: str | None = None) -> Violation:
+    rule = cr.rule
+    if kind is None:
+        kind = "signal" if cr.pack.info.kind == "signal" else "utterance"
+    if m is not None and norm:
+        start, end = _span_time(utt, norm, m.start, m.end)
+        matched = norm[m.start:m.end]
+        a, b = max(0, m.start - 25), min(len(norm), m.end + 25)
+        context = ("…" if a > 0 else "") + norm[a:m.start] + "【" + matched + "】" + norm[m.end:b] + (
+            "…" if b < len(norm) else "")
+    else:
+        start, end = utt.start, utt.end
+        matched = utt.text
+        context = utt.text
+    reg = rule.regulation
+    return Violation(
+        rule_id=rule.id, title=rule.title, category=rule.category, severity=rule.severity,
+        start=round(start, 3), end=round(end, 3), speaker=utt.speaker, role=utt.role or "unknown",
+        matched_text=matched, context=context, reason=reason, kind=kind,
+        utterance_index=utt.index, pack=cr.pack.id,
+        regulation=f"{reg.document} {reg.article}".strip(), suggestion=rule.suggestion)
+
+
+def _span_time(utt: Utterance, norm: str, s: int, e: int) -> tuple[float, float]:
+    """Time of the clause holding the match: word timings when present, else by character share."""
+    from .text import clause_bounds
+
+    cs, ce = clause_bounds(norm, s, e)
+    dur = max(utt.end - utt.start, 0.0)
+    n = max(len(norm), 1)
+    if utt.words:
+        offs = []
+        pos = 0
+        for w in utt.words:
+            wn = normalize(w.text)
+            offs.append((pos, pos + len(wn), w))
+            pos += len(wn)
+        if pos and abs(pos - n) <= max(3, n // 5):
+            scale = pos / n
+            ws = [w for a, b, w in offs if b > cs * scale and a < ce * scale]
+            if ws:
+                return ws[0].start, ws[-1].end
+    return utt.start + dur * cs / n, utt.start + dur * ce / n

@@ -1,0 +1,265 @@
+"""Text normalisation for matching, the pinyin (homophone) layer, and segmentation.
+
+normalize(): Traditional -> Simplified (only when a Traditional character is present: OpenCC is
+slow), full-width -> half-width (NFKC), one punctuation set, lower case, spaces between Chinese
+characters removed, Chinese percentages to digits (百分之八 -> 8%, 五个点 -> 5个点).
+
+pinyin_layer(): a string of the same length where every Han character is replaced by a code for
+its toneless, accent-folded syllable (zh/z, ch/c, sh/s, n/l, -ng/-n merged), so that ASR
+homophone confusions (保本/爆本, 赎回/熟悔, 理财/李财) match at the same character offsets.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+from ..textnorm import to_simplified
+
+HAN_RE = re.compile(r"[\u3400-\u9fff]")
+PUNCT = frozenset(",.?!;:")
+_SPACE_HAN = re.compile(r"(?<=[\u3400-\u9fff]) +| +(?=[\u3400-\u9fff])")
+_MULTI_SPACE = re.compile(r"\s+")
+_PCT = re.compile(r"百分之([零〇一二两三四五六七八九十百点]+|[0-9.]+)")
+_POINTS = re.compile(r"([零〇一二两三四五六七八九十]+(?:点[零〇一二三四五六七八九]+)?)个点")
+
+# After NFKC: map the remaining CJK punctuation to the ASCII set the matchers use; quotes become '"'.
+_PUNCT_MAP = str.maketrans({
+    "。": ".", "、": ",", "…": ".", "‥": ".", "～": ",", "~": ",", "—": ",", "–": ",",
+    "“": '"', "”": '"', "「": '"', "」": '"', "『": '"', "』": '"', "《": '"', "》": '"',
+    "‘": "'", "’": "'", "\t": " ", "\n": " ", "\r": " ", "\u3000": " ", "·": " ",
+    "【": '"', "】": '"', "(": ",", ")": ",", "[": ",", "]": ",",
+})
+
+
+@lru_cache(maxsize=1)
+def _traditional_chars() -> frozenset:
+    """Characters OpenCC t2s would change (read from its character table)."""
+    try:
+        import opencc
+
+        p = Path(opencc.__file__).parent / "dictionary" / "TSCharacters.txt"
+        out = set()
+        for line in p.read_text(encoding="utf-8").splitlines():
+            parts = line.split("\t")
+            if len(parts) == 2 and parts[1].split(" ")[0] != parts[0]:
+                out.add(parts[0])
+        return frozenset(out)
+    except Exception:  # pragma: no cover - fall back to always converting
+        return frozenset()
+
+
+def _pct(m: re.Match) -> str:
+    num = m.group(1)
+    if num[0].isdigit():
+        return f"{num}%"
+    try:
+        import cn2an
+
+        val = cn2an.cn2an(num, "smart")
+    except Exception:
+        return m.group(0)
+    return f"{val:g}%" if isinstance(val, float) else f"{val}%"
+
+
+def _points(m: re.Match) -> str:
+    try:
+        import cn2an
+
+        val = cn2an.cn2an(m.group(1), "smart")
+    except Exception:
+        return m.group(0)
+    return (f"{val:g}" if isinstance(val, float) else str(val)) + "个点"
+
+
+def normalize(text: str) -> str:
+    """Canonical form used for all matching (see module doc)."""
+    if not text:
+        return ""
+    trad = _traditional_chars()
+    if not trad or not trad.isdisjoint(text):
+        text = to_simplified(text)
+    text = unicodedata.normalize("NFKC", text).translate(_PUNCT_MAP).lower()
+    if "百分之" in text:
+        text = _PCT.sub(_pct, text)
+    if "个点" in text:
+        text = _POINTS.sub(_points, text)
+    if " " in text:
+        text = _MULTI_SPACE.sub(" ", text).strip()
+        text = _SPACE_HAN.sub("", text)
+    return text
+
+
+def has_han(text: str) -> bool:
+    return HAN_RE.search(text) is not None
+
+
+# ---------------------------------------------------------------------------- pinyin layer
+
+_TONE_FOLD = str.maketrans({"ü": "v", "ū": "u", "ú": "u", "ǔ": "u", "ù": "u",
+                            "ǖ": "v", "ǘ": "v", "ǚ": "v", "ǜ": "v", "ā": "a", "á": "a",
+                            "ǎ": "a", "à": "a", "ē": "e", "é": "e", "ě": "e", "è": "e",
+                            "ī": "i", "í": "i", "ǐ": "i", "ì": "i", "ō": "o", "ó": "o",
+                            "ǒ": "o", "ò": "o", "ń": "n", "ň": "n", "ǹ": "n", "ḿ": "m"})
+_PUA_BASE = 0xF0000  # supplementary private use area: never appears in text
+
+
+def fuzzy_syllable(syl: str) -> str:
+    """Merge the confusions typical of Mandarin ASR and southern accents."""
+    for a, b in (("zh", "z"), ("ch", "c"), ("sh", "s")):
+        if syl.startswith(a):
+            syl = b + syl[2:]
+            break
+    if syl.startswith("n") and not syl.startswith("ng"):
+        syl = "l" + syl[1:]
+    for a, b in (("ang", "an"), ("eng", "en"), ("ing", "in")):
+        if syl.endswith(a):
+            syl = syl[: -len(a)] + b
+            break
+    return syl
+
+
+class _PinyinTable(dict):
+    """str.translate table: Han char -> private-use char encoding its fuzzy syllable. Lazy."""
+
+    def __init__(self):
+        super().__init__()
+        self._syll: dict[str, int] = {}
+        self.plain: dict[int, str] = {}  # codepoint -> exact toneless syllable
+        self._dict = None
+
+    def _lookup(self, cp: int) -> str | None:
+        if self._dict is None:
+            from pypinyin.pinyin_dict import pinyin_dict
+
+            self._dict = pinyin_dict
+        reading = self._dict.get(cp)
+        if not reading:
+            return None
+        return reading.split(",")[0].translate(_TONE_FOLD)
+
+    def __missing__(self, cp: int):
+        if not (0x3400 <= cp <= 0x9FFF):
+            self[cp] = cp
+            return cp
+        syl = self._lookup(cp)
+        if syl is None:
+            self[cp] = cp
+            return cp
+        self.plain[cp] = syl
+        fz = fuzzy_syllable(syl)
+        code = self._syll.get(fz)
+        if code is None:
+            code = _PUA_BASE + len(self._syll)
+            self._syll[fz] = code
+        self[cp] = code
+        return code
+
+
+_TABLE = _PinyinTable()
+
+
+def pinyin_layer(text: str) -> str:
+    """Same length as `text`; Han characters replaced by their fuzzy-syllable codes."""
+    if text.isascii():
+        return text
+    return text.translate(_TABLE)
+
+
+def exact_pinyin(text: str) -> tuple:
+    """Exact toneless syllables (no fuzzy merging) for verifying short homophone matches."""
+    text.translate(_TABLE)  # fills the table
+    return tuple(_TABLE.plain.get(ord(c), c) for c in text)
+
+
+def pinyin_str(text: str) -> str:
+    """Readable toneless pinyin, for evidence messages."""
+    return " ".join(exact_pinyin(text))
+
+
+# ---------------------------------------------------------------------------- clauses & tokens
+
+def clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """Start and end (exclusive, punctuation not included) of the clause holding [start, end)."""
+    i = start
+    while i > 0 and text[i - 1] not in PUNCT:
+        i -= 1
+    j = end
+    n = len(text)
+    while j < n and text[j] not in PUNCT:
+        j += 1
+    return i, j
+
+
+_jieba_words: set[str] = set()
+_jieba_ready = False
+
+
+def register_words(words) -> None:
+    """Phrases from the rule packs that jieba must keep whole (保本, 刚性兑付, 犹豫期)."""
+    for w in words:
+        if w and has_han(w) and " " not in w:
+            _jieba_words.add(w)
+    if _jieba_ready:
+        _add_to_jieba(words)
+
+
+def _add_to_jieba(words) -> None:
+    import jieba
+
+    for w in words:
+        if w and has_han(w) and " " not in w:
+            jieba.add_word(w, freq=200000)
+
+
+def _jieba():
+    global _jieba_ready
+    import logging
+
+    import jieba
+
+    if not _jieba_ready:
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+        _add_to_jieba(sorted(_jieba_words))
+        _jieba_ready = True
+    return jieba
+
+
+def straddles_word(text: str, start: int, end: int) -> bool:
+    """True when the span [start, end) cuts through a dictionary word at either edge, e.g. 限是 in
+    期限是 (checked for short homophone matches only; loads jieba's dictionary on first use)."""
+    freq = _jieba().dt.FREQ
+    for a, b in ((start - 1, start + 1), (start - 2, start + 1), (end - 1, end + 1), (end - 1, end + 2)):
+        if a >= 0 and b <= len(text) and freq.get(text[a:b]):
+            w = text[a:b]
+            if has_han(w) and all("\u3400" <= c <= "\u9fff" for c in w):
+                return True
+    return False
+
+
+_EN_TOKEN = re.compile(r"[a-z0-9%']+|[\u3400-\u9fff]")
+
+
+def tokens(text: str) -> list[tuple[str, int, int]]:
+    """(token, start, end) over normalized text: jieba for Chinese, words for the rest."""
+    if has_han(text):
+        jb = _jieba()
+        return [(w, s, e) for w, s, e in jb.tokenize(text) if w.strip() and w not in PUNCT]
+    return [(m.group(0), m.start(), m.end()) for m in _EN_TOKEN.finditer(text)]
+
+
+def token_index(text: str) -> list[int]:
+    """For every character, the index of the token that holds it (or of the previous token)."""
+    idx = [0] * (len(text) + 1)
+    k = -1
+    toks = tokens(text)
+    t = 0
+    for i in range(len(text) + 1):
+        while t < len(toks) and toks[t][1] <= i:
+            k = t
+            t += 1
+        idx[i] = max(k, 0)
+    return idx

@@ -1,0 +1,182 @@
+"""Matching behaviour: normalisation, negation, questions, hearsay, role scope, homophones."""
+
+import pytest
+
+from compliance.detect import detect, detect_text, load_packs
+from compliance.rules.text import normalize, pinyin_layer
+from compliance.types import Utterance, Word
+
+
+@pytest.fixture(scope="module")
+def eng():
+    return load_packs()
+
+
+def cats(eng, text, role="agent", lang="zh"):
+    return {v.category for v in detect_text(text, role=role, language=lang, packs=eng)}
+
+
+def test_normalize_traditional_width_numbers():
+    assert normalize("這個產品保本") == "这个产品保本"
+    assert normalize("年化收益百分之八") == "年化收益8%"
+    assert normalize("百分之五点五") == "5.5%"
+    assert normalize("ＡＢＣ，５％") == "abc,5%"
+    assert normalize("至少五个点") == "至少5个点"
+    assert normalize("保 本 保 息") == "保本保息"
+    assert normalize("I have 5 apples") == "i have 5 apples"
+
+
+def test_pinyin_layer_keeps_offsets_and_merges_homophones():
+    a, b = pinyin_layer("保本"), pinyin_layer("爆本")
+    assert len(a) == 2 and a == b
+    assert pinyin_layer("赎回") == pinyin_layer("熟悔")
+    assert pinyin_layer("保本") != pinyin_layer("保险")
+
+
+@pytest.mark.parametrize("text,cat", [
+    ("这个产品保本保息", "guarantee_of_principal"),
+    ("這個產品保本保息", "guarantee_of_principal"),           # Traditional (whisper)
+    ("这个产品爆本的，您放心", "guarantee_of_principal"),      # ASR homophone
+    ("年化收益肯定能拿到百分之五", "guaranteed_return"),        # number in words
+    ("年化收益肯定能拿到５％", "guaranteed_return"),            # full width
+    ("随时可以熟悔，没有手续费", "liquidity_fee_misstatement"),
+    ("This is completely risk-free.", "guarantee_of_principal"),
+])
+def test_violations_found(eng, text, cat):
+    assert cat in cats(eng, text, lang="en" if text.isascii() else "zh")
+
+
+@pytest.mark.parametrize("text", [
+    "本产品不保本",                       # mandatory disclosure
+    "这个产品并非保本产品",
+    "保证不了收益，收益是不保证的",       # honest
+    "谁也不能保证收益",
+    "我没法跟您保证收益",
+    "理财非存款、产品有风险、投资须谨慎",
+    "过往业绩不代表未来表现",
+    "有问题随时联系我",
+    "保本是不可能的",
+    "很多人以为理财就是存款，其实不是",
+    "You cannot lose sight of the risks.",
+    "Past performance is not a guarantee of future results.",
+    "This product is not FDIC insured and may lose value.",
+])
+def test_compliant_agent_statements_not_flagged(eng, text):
+    assert cats(eng, text, lang="en" if text.isascii() else "zh") == set()
+
+
+def test_question_is_not_a_promise(eng):
+    assert cats(eng, "这个保本吗？") == set()
+    assert cats(eng, "这个保本吗") == set()            # ASR often drops the question mark
+    assert cats(eng, "这个产品有没有风险") == set()
+    assert cats(eng, "这个产品保不保本") == set()
+    assert "guarantee_of_principal" in cats(eng, "这个产品保本")
+
+
+def test_rhetorical_question_still_flags(eng):
+    assert "guarantee_of_principal" in cats(eng, "这么好的产品，怎么会亏呢？")
+
+
+def test_customer_speech_is_not_an_agent_violation(eng):
+    assert cats(eng, "这个产品保本保息", role="customer") == set()
+    assert cats(eng, "我朋友说保险就是存钱", role="customer") == set()
+
+
+def test_unknown_role_gets_agent_rules_and_hearsay_check(eng):
+    assert "guarantee_of_principal" in cats(eng, "这个产品保本保息", role="unknown")
+    assert cats(eng, "我朋友说这个产品保本保息", role="unknown") == set()
+
+
+def test_customer_signals_are_signals(eng):
+    vs = detect_text("我要投诉你们", role="customer", packs=eng)
+    assert vs and all(v.kind == "signal" for v in vs)
+    assert {v.category for v in vs} == {"customer_complaint"}
+    assert detect_text("我要投诉你们", role="agent", packs=eng) == []
+    assert detect_text("我没有被骗", role="customer", packs=eng) == []
+
+
+def test_negation_scope_is_local(eng):
+    # the negation belongs to another clause: the promise still counts
+    assert "guaranteed_return" in cats(eng, "别的产品不好说，我们这款是稳赚不赔的")
+    assert "guarantee_of_principal" in cats(eng, "不用担心，这个产品保本")
+
+
+def test_violation_carries_evidence_and_times(eng):
+    u = Utterance(speaker="S1", start=10.0, end=20.0, role="agent", index=3,
+                  text="您好，这款产品是爆本的，年化收益肯定能拿到5%。")
+    vs = detect([u], eng, call_level=False)
+    gp = [v for v in vs if v.category == "guarantee_of_principal"][0]
+    assert gp.matched_text == "爆本"
+    assert "保本" in gp.reason and "homophone" in gp.reason
+    assert "【爆本】" in gp.context
+    assert 10.0 <= gp.start < gp.end <= 20.0
+    assert gp.utterance_index == 3 and gp.speaker == "S1" and gp.role == "agent"
+    assert gp.regulation and gp.suggestion and gp.pack == "zh-sales"
+
+
+def test_word_timings_narrow_the_span(eng):
+    words = [Word(t, 10.0 + i, 11.0 + i) for i, t in enumerate(["您好，", "这个", "产品", "保本", "保息。"])]
+    u = Utterance(speaker="S1", start=10.0, end=15.0, role="agent", text="您好，这个产品保本保息。", words=words)
+    v = [v for v in detect([u], eng, call_level=False) if v.category == "guarantee_of_principal"][0]
+    assert v.start >= 11.0 and v.end <= 15.0
+
+
+def test_proximity_and_homophone_short_words_guarded(eng):
+    # 限是 inside 期限是 sounds like 限时 but straddles a word: not urgency
+    assert cats(eng, "一万元起购，期限是一年") == set()
+    assert "exaggeration" in cats(eng, "这款产品是全行卖得最好的")
+    assert cats(eng, "这款产品不是收益最高的，但是波动小") == set()
+
+
+def test_absence_anchor_and_insurance_variant(eng):
+    def call(lines):
+        return [Utterance(speaker=r, start=i * 5.0, end=i * 5.0 + 4, text=t, role=r, index=i)
+                for i, (r, t) in enumerate(lines)]
+    utts = call([("agent", "给您推荐一款年金保险"), ("customer", "好"),
+                 ("agent", "保险不是存款，产品有风险，投保须谨慎"), ("agent", "我帮您投保")])
+    md = [v for v in detect(utts, eng) if v.category == "missing_disclosure"]
+    assert len(md) == 1 and md[0].kind == "absence" and md[0].utterance_index == 3
+    assert "犹豫期" in md[0].reason and "退保损失" in md[0].reason
+    utts = call([("agent", "给您推荐一款理财，风险等级二级"), ("agent", "理财非存款、产品有风险、投资须谨慎"),
+                 ("agent", "我帮您预约")])
+    assert [v for v in detect(utts, eng) if v.category == "missing_disclosure"] == []
+
+
+def test_ordering_rule(eng):
+    utts = [Utterance(speaker="a", start=0, end=1, text="我帮您预约了", role="agent", index=0),
+            Utterance(speaker="a", start=2, end=3, text="理财非存款、产品有风险、投资须谨慎，风险等级二级",
+                      role="agent", index=1)]
+    vs = detect(utts, eng)
+    assert [v.kind for v in vs if v.category == "disclosure_order"] == ["ordering"]
+
+
+def test_engine_selects_packs_by_name_and_language():
+    en = load_packs(languages=["en"])
+    assert en.packs and all(p.info.language == "en" for p in en.packs)
+    one = load_packs(names=["zh-customer-signals"])
+    assert [p.id for p in one.packs] == ["zh-customer-signals"]
+    assert detect_text("这个产品保本保息", packs=one) == []
+
+
+def test_every_rule_has_three_examples_of_each_and_hard_negatives():
+    eng = load_packs()
+    for cr in eng.rules:
+        r = cr.rule
+        assert len(r.examples.violation) >= 3 and len(r.examples.compliant) >= 3, r.id
+        if r.kind != "utterance" or r.speaker != "agent":
+            continue
+        comp = [x if isinstance(x, str) else x.text for x in r.examples.compliant]
+        roles = [None if isinstance(x, str) else x.role for x in r.examples.compliant]
+        assert "customer" in roles, f"{r.id}: no customer-spoken compliant example"
+        assert any(("?" in t or "？" in t or t.endswith("吗")) for t in comp), f"{r.id}: no question"
+        neg = ("不", "没", "非", "无法", "not", "n't", "no ", "never")
+        assert any(any(n in t for n in neg) for t in comp), f"{r.id}: no negated example"
+
+
+def test_rule_examples_all_pass():
+    from compliance.rules.selftest import run_examples
+
+    res = run_examples(load_packs())
+    bad = [(r.rule_id, r.expected, r.text, r.detail) for r in res if not r.passed]
+    assert not bad
+    assert len(res) >= 200
