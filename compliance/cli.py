@@ -21,6 +21,8 @@ app = typer.Typer(help="Compliance monitoring for recorded financial sales calls
                   pretty_exceptions_enable=False, add_completion=False)
 models_app = typer.Typer(help="List, install and verify model weights.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+calls_app = typer.Typer(help="Stored calls: list, show, correct speaker roles.", no_args_is_help=True)
+app.add_typer(calls_app, name="calls")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -234,6 +236,73 @@ def models_install(name: Optional[list[str]] = typer.Argument(None, help="Models
         with console.status(f"installing {m.name}"):
             where = install(m, settings, force=force, log=lambda msg: console.print(f"  {msg}"))
         console.print(f"[green]ok[/] {m.name} -> {where}")
+
+
+def _stored(db: Optional[str]):
+    from .pipeline import Analyzer
+
+    return Analyzer(load_settings(db_url=db))
+
+
+@calls_app.command("list")
+def calls_list(limit: int = typer.Option(50, help="How many, newest first."),
+               db: Optional[str] = typer.Option(None, "--db", help="SQLAlchemy URL of the database.")) -> None:
+    """The calls in the database with their findings."""
+    from sqlmodel import Session, func, select
+
+    from . import store
+
+    analyzer = _stored(db)
+    table = Table(title="stored calls")
+    for col in ("id", "source", "analysed", "duration", "ch", "findings"):
+        table.add_column(col)
+    with Session(analyzer.engine) as session:
+        counts = dict(session.exec(select(store.ViolationRecord.call_id, func.count())
+                                   .group_by(store.ViolationRecord.call_id)).all())
+        for call in session.exec(select(store.CallRecord).order_by(store.CallRecord.id.desc()).limit(limit)):
+            table.add_row(str(call.id), call.source_name, call.created_at.strftime("%Y-%m-%d %H:%M"),
+                          f"{call.duration:.1f} s", str(call.channels), str(counts.get(call.id, 0)))
+    console.print(table)
+
+
+@calls_app.command("show")
+def calls_show(call_id: int, fmt: Format = typer.Option(Format.text, "--format", "-f"),
+               db: Optional[str] = typer.Option(None, "--db")) -> None:
+    """Print a stored call's transcript and findings."""
+    from sqlmodel import Session
+
+    from . import output, store
+
+    analyzer = _stored(db)
+    with Session(analyzer.engine) as session:
+        call = session.get(store.CallRecord, call_id)
+        if call is None:
+            raise ComplianceError(f"no stored call with id {call_id}")
+        result = store.load_call(session, call)
+    if fmt is Format.text:
+        console.print(output.transcript_table(result))
+        console.print(output.violations_table(result))
+    else:
+        sys.stdout.write(_render(result, fmt))
+
+
+@calls_app.command("roles")
+def calls_roles(call_id: int,
+                assign: list[str] = typer.Argument(..., help="SPEAKER=ROLE pairs, e.g. SPEAKER_00=customer SPEAKER_01=agent"),
+                db: Optional[str] = typer.Option(None, "--db")) -> None:
+    """Correct who is the agent; detection re-runs on the corrected roles."""
+    from . import output
+    from .pipeline import override_roles
+
+    roles = {}
+    for pair in assign:
+        speaker, sep, role = pair.partition("=")
+        if not sep or not speaker or not role:
+            raise ComplianceError(f"expected SPEAKER=ROLE, got {pair!r}")
+        roles[speaker] = role
+    result = override_roles(_stored(db), call_id, roles)
+    console.print(" ".join(f"{s.speaker}={s.role}" for s in result.speakers))
+    console.print(output.violations_table(result))
 
 
 try:

@@ -42,6 +42,8 @@ class Settings:
     beam_size: int = 5
     cpu_threads: int = 0
     batch_size: int = 8
+    #: text given to whisper as context (e.g. the domain's vocabulary); empty = none
+    asr_prompt: str = ""
     #: longest call accepted, in seconds
     max_duration_s: float = 4 * 3600.0
     #: largest file accepted, in bytes

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from . import store
 from .align import attribute_words
 from .config import Settings, load_settings
+from .errors import ComplianceError
 from .ingest import file_sha256, load_audio
 from .models import resolve
 from .roles import assign_roles
@@ -56,7 +57,8 @@ class Analyzer:
             s = self.settings
             self._transcriber = WhisperTranscriber(
                 resolve("asr", s), device=s.device, compute_type=s.compute_type, cpu_threads=s.cpu_threads,
-                beam_size=s.beam_size, batch_size=s.batch_size, allow_download=s.allow_download)
+                beam_size=s.beam_size, batch_size=s.batch_size, allow_download=s.allow_download,
+                prompt=s.asr_prompt)
         return self._transcriber
 
     @property
@@ -145,7 +147,7 @@ class Analyzer:
         utterances.sort(key=lambda u: (u.start, u.end))
         for i, utt in enumerate(utterances):
             utt.index = i
-        return utterances, language or "zh", []
+        return utterances, language or "zh"
 
     def _diarized(self, audio: Audio, options: AnalysisOptions, report: Progress):
         report(0.05, "diarizing")
@@ -181,3 +183,47 @@ def split_at_pauses(words: list[Word], *, speaker: str, channel: int | None, lan
             groups.append([word])
     return [Utterance(speaker=speaker, start=g[0].start, end=g[-1].end, text=join_words([w.text for w in g]),
                       words=g, channel=channel, language=language) for g in groups]
+
+
+def override_roles(analyzer: Analyzer, call_id: int, roles: dict[str, str]) -> CallResult:
+    """A reviewer corrects who is who; detection re-runs on the corrected roles.
+
+    Roles, words and violations change in one transaction: a failure leaves the call as it was."""
+    from sqlmodel import select
+
+    from .types import ROLES
+
+    bad = {r for r in roles.values() if r not in ROLES}
+    if bad:
+        raise ComplianceError(f"unknown role(s) {', '.join(sorted(bad))}: use one of {', '.join(ROLES)}")
+    with Session(analyzer.engine) as session:
+        call = session.get(store.CallRecord, call_id)
+        if call is None:
+            raise ComplianceError(f"no stored call with id {call_id}")
+        result = store.load_call(session, call)
+        known = {s.speaker for s in result.speakers}
+        unknown = set(roles) - known
+        if unknown:
+            raise ComplianceError(f"call {call_id} has no speaker {', '.join(sorted(unknown))} "
+                                  f"(speakers: {', '.join(sorted(known))})")
+        for info in result.speakers:
+            if info.speaker in roles:
+                info.role, info.role_confidence = roles[info.speaker], 1.0
+        for utt in result.utterances:
+            utt.role = roles.get(utt.speaker, utt.role)
+            for word in utt.words:
+                word.role = roles.get(word.speaker or utt.speaker, word.role)
+        for rec in session.exec(select(store.SpeakerRecord).where(store.SpeakerRecord.call_id == call_id)):
+            if rec.label in roles:
+                rec.role, rec.role_confidence = roles[rec.label], 1.0
+                session.add(rec)
+        by_idx = {u.index: u for u in result.utterances}
+        for rec in session.exec(select(store.UtteranceRecord).where(store.UtteranceRecord.call_id == call_id)):
+            utt = by_idx[rec.idx]
+            rec.role = utt.role
+            rec.words = [dict(w, role=roles.get(w.get("speaker") or rec.speaker, w.get("role"))) for w in rec.words]
+            session.add(rec)
+        result.violations = analyzer.detect(result.utterances)
+        store.replace_violations(session, call_id, result.violations)
+    result.reused = False
+    return result

@@ -69,12 +69,13 @@ class WhisperTranscriber:
 
     def __init__(self, model: ResolvedModel, *, device: str = "cpu", compute_type: str = "int8",
                  cpu_threads: int = 0, beam_size: int = 5, batch_size: int = 0,
-                 allow_download: bool = False) -> None:
+                 allow_download: bool = False, prompt: str = "") -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         self.name = model.name
         self.beam_size = beam_size
         self.batch_size = batch_size
+        self.prompt = prompt or None
         threads = cpu_threads or os.cpu_count() or 1
         try:
             self.model = WhisperModel(model.location, device=device, compute_type=compute_type,
@@ -87,7 +88,8 @@ class WhisperTranscriber:
                    progress: Callable[[float], None] | None = None) -> Transcript:
         samples = np.ascontiguousarray(samples, dtype=np.float32)
         options = dict(language=language, beam_size=self.beam_size, word_timestamps=True,
-                       vad_filter=True, condition_on_previous_text=False)
+                       vad_filter=True, condition_on_previous_text=False,
+                       initial_prompt=self.prompt)
         if self.pipeline is not None:
             segments, info = self.pipeline.transcribe(samples, batch_size=self.batch_size, **options)
         else:
