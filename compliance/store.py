@@ -34,6 +34,13 @@ class CallRecord(SQLModel, table=True):
     language: str
     models: dict = Field(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=_now)
+    # Call metadata from the upload (the review service); empty for calls analysed from the CLI.
+    agent_id: str | None = Field(default=None, index=True, max_length=128)
+    #: the service stores this encrypted (see compliance.service.crypto)
+    customer_id: str | None = Field(default=None, max_length=512)
+    product: str | None = Field(default=None, index=True, max_length=256)
+    campaign: str | None = Field(default=None, max_length=256)
+    call_time: datetime | None = Field(default=None, index=True)
 
 
 class SpeakerRecord(SQLModel, table=True):
@@ -83,6 +90,14 @@ class ViolationRecord(SQLModel, table=True):
     pack: str = ""
     regulation: str = ""
     suggestion: str = ""
+    #: review state (compliance.service.review): open, confirmed, dismissed, escalated, acknowledged,
+    #: disputed, appeal_upheld, appeal_granted
+    status: str = Field(default="open", index=True, max_length=32)
+    updated_at: datetime | None = None
+
+
+#: metadata columns `save_call(meta=...)` may set on a new call
+CALL_META_FIELDS = ("agent_id", "customer_id", "product", "campaign", "call_time")
 
 
 def make_engine(url: str) -> Engine:
@@ -90,10 +105,15 @@ def make_engine(url: str) -> Engine:
         path = Path(url.removeprefix("sqlite:///"))
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False} if url.startswith("sqlite") else {})
-    if url.startswith("sqlite"):
+    sqlite = url.startswith("sqlite")
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30} if sqlite else {},
+                           pool_pre_ping=not sqlite)
+    if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
-    SQLModel.metadata.create_all(engine)
+    # The schema is Alembic's (compliance/migrations): bring the database to the newest revision.
+    from .migrations import upgrade
+
+    upgrade(engine)
     return engine
 
 
@@ -101,6 +121,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
@@ -108,19 +129,25 @@ def find_call(session: Session, sha256: str) -> CallRecord | None:
     return session.exec(select(CallRecord).where(CallRecord.sha256 == sha256)).first()
 
 
-def save_call(session: Session, result: CallResult, *, replace: bool = False) -> CallRecord:
+def save_call(session: Session, result: CallResult, *, replace: bool = False,
+              meta: dict | None = None, before_commit=None) -> CallRecord:
     """Store a finished analysis atomically; an existing call with the same audio is kept
-    (or replaced when `replace`), never duplicated."""
+    (or replaced when `replace`), never duplicated. `meta` sets CALL_META_FIELDS on a new call;
+    `before_commit(session, call)` adds more to the same transaction (and may raise to undo it all)."""
     existing = find_call(session, result.sha256)
     if existing is not None and not replace:
         return existing
+    meta = {k: v for k, v in (meta or {}).items() if k in CALL_META_FIELDS}
+    if existing is not None:  # a replaced call keeps the metadata it was uploaded with
+        meta = {k: getattr(existing, k) for k in CALL_META_FIELDS} | {k: v for k, v in meta.items() if v is not None}
     try:
         if existing is not None:
             _delete_children(session, existing.id)
             session.delete(existing)
             session.flush()
         call = CallRecord(sha256=result.sha256, source_name=Path(result.source).name, duration=result.duration,
-                          channels=result.channels, language=result.language, models=result.models)
+                          channels=result.channels, language=result.language, models=result.models,
+                          **meta)
         session.add(call)
         session.flush()
         for info in result.speakers:
@@ -132,6 +159,9 @@ def save_call(session: Session, result: CallResult, *, replace: bool = False) ->
                                         start=utt.start, end=utt.end, text=utt.text, channel=utt.channel,
                                         language=utt.language, words=[asdict(w) for w in utt.words]))
         _add_violations(session, call.id, result.violations)
+        if before_commit is not None:
+            session.flush()
+            before_commit(session, call)
         session.commit()
     except Exception:
         session.rollback()

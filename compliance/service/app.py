@@ -1,0 +1,99 @@
+"""The FastAPI application: `create_app()` wires settings, database, blob store, key, the job
+dispatcher and (embedded mode) the worker pool; routes live in compliance.service.routers."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from .. import __version__, store
+from ..config import Settings, load_settings
+from ..errors import ComplianceError
+from .deps import ServiceContext
+from .dispatch import Dispatcher
+from .jobs import JobContext, job_counts
+from .runtime import blob_store, crypto_for
+from .settings import ServiceSettings, load_service_settings
+from .worker import WorkerPool
+
+log = logging.getLogger("compliance.service")
+API = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, svc: ServiceSettings | None = None, *, analyzer=None,
+               analyzer_factory: Callable[[], object] | None = None, engine=None,
+               start_workers: bool = True) -> FastAPI:
+    """`analyzer`: one shared Analyzer for the embedded workers (tests pass one with a loaded model);
+    `analyzer_factory`: one per worker; default: a new Analyzer(settings) per worker."""
+    settings = settings or load_settings()
+    svc = svc or load_service_settings()
+    engine = engine or store.make_engine(settings.db_url)
+    blobs = blob_store(settings)
+    crypto = crypto_for(settings, svc)
+
+    def make_context() -> JobContext:
+        from ..pipeline import Analyzer
+
+        worker_analyzer = analyzer or (analyzer_factory() if analyzer_factory else Analyzer(settings, engine=engine))
+        return JobContext(engine=engine, analyzer=worker_analyzer, blobs=blobs, crypto=crypto, svc=svc)
+
+    pool = WorkerPool(make_context, svc.workers) if svc.queue == "embedded" and start_workers else None
+    ctx = ServiceContext(settings=settings, svc=svc, engine=engine, blobs=blobs, crypto=crypto,
+                         dispatcher=Dispatcher(svc.queue, pool, svc.broker_url), pool=pool)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        if pool is not None:
+            pool.start()
+        try:
+            yield
+        finally:
+            if pool is not None:
+                pool.stop()
+
+    app = FastAPI(title="Compliance review service", version=__version__, lifespan=lifespan,
+                  description="Upload recorded sales calls, follow their analysis, review what was flagged, "
+                              "handle agents' appeals, and report. Authenticate with `Authorization: Bearer "
+                              "<token>` (API tokens from `compliance users token`, or /api/v1/auth/login).")
+    app.state.ctx = ctx
+
+    from .routers import auth, calls, jobs, reports, violations
+
+    for module in (auth, jobs, calls, violations, reports):
+        app.include_router(module.router, prefix=API)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz():
+        """Liveness and readiness: the database answers; job counts; embedded workers alive."""
+        try:
+            with Session(engine) as session:
+                session.exec(text("SELECT 1"))
+                counts = job_counts(session)
+        except OperationalError:
+            return JSONResponse({"status": "unavailable", "detail": "the database does not answer"}, 503)
+        return {"status": "ok", "queue": svc.queue, "workers": pool.alive() if pool else 0, "jobs": counts}
+
+    @app.exception_handler(ComplianceError)
+    async def _compliance_error(_request: Request, exc: ComplianceError):
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(_request: Request, exc: OperationalError):
+        log.error("database error: %s", exc)
+        return JSONResponse({"detail": "the database is unavailable; retry shortly"}, status_code=503,
+                            headers={"Retry-After": "5"})
+
+    from .middleware import BodyLimit, Timeout
+
+    # Multipart framing adds a little to the files themselves.
+    app.add_middleware(BodyLimit, max_bytes=svc.max_upload_bytes + 1024 * 1024)
+    app.add_middleware(Timeout, seconds=svc.request_timeout_s, upload_seconds=svc.upload_timeout_s,
+                       upload_prefix=f"{API}/uploads")
+    return app
