@@ -15,7 +15,8 @@ NEG_WINDOW_ZH = 6
 NEG_WORDS_EN = 5
 
 # Single characters and words that negate what follows them in the same clause.
-NEG_ZH = ("不", "没", "无", "非", "未", "别", "勿", "莫", "谁也", "难以", "禁止", "严禁", "杜绝")
+NEG_ZH = ("不", "没", "无", "非", "未", "别", "勿", "莫", "谁也", "难以", "禁止", "严禁", "杜绝", "拒绝", "防止",
+          "避免", "谨防", "警惕", "切勿", "提防")
 # Expressions that contain a negation character but do not negate the following claim.
 PSEUDO_NEG_ZH = (
     "非常", "无论", "不管", "不论", "不仅", "不但", "不光", "不只", "不少", "不错", "不久", "不断",
@@ -23,7 +24,7 @@ PSEUDO_NEG_ZH = (
     "别担心", "不用怕", "别怕", "不要怕", "没问题", "没关系", "不要紧", "毫无疑问", "没得说",
     "只不过", "不过", "没想到", "不一样的是", "无忧", "不定期", "没错", "不多", "不见得差",
     "不用犹豫", "别犹豫", "不要犹豫", "不会错", "错不了", "没说的", "不好意思", "无非",
-    "不客气", "别客气",
+    "不客气", "别客气", "不就是", "不就", "不也是", "不都是",
 )
 # Directly after the match (same clause): the claim is denied or called false.
 POST_NEG_ZH = ("是不可能", "不可能的", "是不存在", "不存在的", "是没有的", "是不会有的", "做不到",
@@ -50,7 +51,7 @@ POST_NEG_EN = ("is a myth", "doesn't exist", "does not exist", "is not true", "i
                "is not a thing", "that's not", "that is not", "no such thing",
                "are misleading", "is a warning sign")
 
-_WORD = re.compile(r"[a-z']+")
+_WORD = re.compile(r"[a-z][a-z']*")
 
 
 def _mask(window: str, pseudo) -> str:
@@ -78,6 +79,8 @@ def negation(text: str, start: int, end: int, zh: bool) -> str | None:
                     return c
         return None
     pre = _mask(text[max(cs, start - 40):start], PSEUDO_NEG_EN)
+    if "no such thing" in pre or "there is no" in pre or "there's no" in pre:
+        return "no such thing"
     words = _WORD.findall(pre)[-NEG_WORDS_EN:]
     for w in words:
         if w in NEG_EN or w.endswith("n't"):
@@ -93,7 +96,7 @@ def negation(text: str, start: int, end: int, zh: bool) -> str | None:
 _ANOTA_ZH = re.compile(r"(是不是|有没有|能不能|会不会|可不可以|可以不可以|对不对|是否|行不行|好不好|"
                        r"靠不靠谱|安不安全|保不保|亏不亏|要不要|用不用|算不算|能否|真的吗|"
                        r"吗$|么$|嘛$|呢$|吧\?$)")
-_RHETORICAL_ZH = ("难道", "怎么会", "怎么可能", "哪有", "哪会", "哪里会", "何必", "还能亏", "还怕")
+_RHETORICAL_ZH = ("不就是", "难道", "怎么会", "怎么可能", "哪有", "哪会", "哪里会", "何必", "还能亏", "还怕")
 _Q_START_EN = re.compile(r"^\s*(is|are|was|were|do|does|did|can|could|will|would|should|shall|"
                          r"may|might|has|have|isn't|aren't|doesn't|don't|won't|how|what|why|"
                          r"when|where|which|who)\b")
@@ -119,9 +122,7 @@ def question(text: str, start: int, end: int, zh: bool) -> str | None:
     if endp == "?":
         return "?"
     # A yes/no or wh- question often loses its '?' in ASR output.
-    sent_start = cs
-    while sent_start > 0 and text[sent_start - 1] not in ".?!":
-        sent_start -= 1
+    sent_start = _sentence(text, start, end)[0]
     if _Q_START_EN.match(text[sent_start:ce]) and not endp:
         return "interrogative word order"
     return None
@@ -143,13 +144,43 @@ HEARSAY_EN = ("said", "says", "told me", "told us", "claim", "claimed", "claims"
 HEARSAY_WINDOW_ZH = 14
 
 
+def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
+    return clause_bounds(text, start, end, marks=".?!")
+
+
+# Talk about phrases rather than use of them: regulators' and trainers' lists of banned wording.
+META_ZH = ("违规表述", "属于违规", "等话术", "等表述", "等误导", "等字样", "等用语", "等宣传", "误导宣传",
+           "虚假宣传", "这类话术", "这种话术", "等夸大", "等说法", "的话术", "属于误导", "是违规的",
+           "不得使用", "禁止使用", "的违规")
+META_EN = ("red flag", "is prohibited", "are prohibited", "such claims", "such statements",
+           "is a warning sign", "are warning signs")
+# Advice to the listener ("if you ..., file a complaint") is not the speaker's own intent.
+ADVICE_ZH = ("如果您", "如您", "如有", "您可以拨打", "可以拨打", "可向", "可以向", "请拨打", "请您拨打")
+ADVICE_EN = ("if you", "you can", "you may", "you should", "you have the right", "you could")
+
+
+def meta(text: str, start: int, end: int, zh: bool, advice: bool = False) -> str | None:
+    """Quoted, listed or advised: the phrase is mentioned, not used (applies to every rule)."""
+    ss, se = _sentence(text, start, end)
+    if text.count('"', ss, start) % 2 == 1 and '"' in text[end:se]:
+        return "quoted"
+    if not zh and "'" in text[max(ss, start - 1):start] and "'" in text[end:end + 1]:
+        return "quoted"
+    rest = text[end:se]
+    for c in (META_ZH if zh else META_EN):
+        if c in rest or c in text[ss:start]:
+            return c
+    if not advice:
+        return None
+    head = text[ss:start]
+    for c in (ADVICE_ZH if zh else ADVICE_EN):
+        if c in head:
+            return c
+    return None
+
+
 def hearsay(text: str, start: int, end: int, zh: bool) -> str | None:
     cs, ce = clause_bounds(text, start, end)
-    # quotation marks around the match
-    before = text[max(cs, start - 2):start]
-    after = text[end:end + 2]
-    if '"' in before and ('"' in after or '"' in text[end:ce]):
-        return "quoted"
     if zh:
         # reporting verbs may sit in the previous clause of the same sentence (他说，这个保本)
         s0 = cs

@@ -14,7 +14,7 @@ from ..types import Utterance, Violation
 from . import cues
 from .loader import Pack
 from .schema import Element, Rule
-from .text import exact_pinyin, straddles_word, has_han, normalize, pinyin_layer, pinyin_str, register_words
+from .text import exact_pinyin, is_word, straddles_word, has_han, normalize, pinyin_layer, pinyin_str, register_words
 
 AGENT_ROLES = frozenset({"agent", "unknown", "supervisor"})
 CUSTOMER_ROLES = frozenset({"customer", "unknown"})
@@ -196,6 +196,8 @@ class Engine:
                         if nh == 2 and (exact_pinyin(seg) != exact_pinyin(lit)
                                         or straddles_word(norm, start, end + 1)):
                             continue
+                        if is_word(seg):
+                            continue  # a real word that sounds alike (保障/包涨), not an ASR slip
                         if not _word_bounded(norm, start, end + 1):
                             continue
                     elif not _word_bounded(norm, start, end + 1):
@@ -298,6 +300,10 @@ class Engine:
                 if c:
                     last_reason = f"question ('{c}')"
                     continue
+            c = cues.meta(norm, f.start, f.end, zh, advice=cr.pack.info.kind == "signal")
+            if c:
+                last_reason = f"mentioned, not used ('{c}')"
+                continue
             if rule.hearsay == "suppress":
                 c = cues.hearsay(norm, f.start, f.end, zh)
                 if c:

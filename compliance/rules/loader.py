@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from ..errors import RuleError
 from .schema import PackFile, PackInfo, Rule
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 10x faster
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 
 
@@ -73,7 +74,7 @@ def _expand(obj: Any, lexicon: dict[str, list[str]], path: Path, rule_id: str, w
 def load_pack_file(path: str | Path) -> Pack:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except FileNotFoundError:
         raise RuleError(f"{path}: rule file not found") from None
     except yaml.YAMLError as e:

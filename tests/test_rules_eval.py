@@ -1,0 +1,124 @@
+"""`compliance rules eval` on the development set of real quoted utterances, and the TSV contract."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from compliance.cli_rules import detect_command, rules_app
+from compliance.errors import ComplianceError
+from compliance.rules.evaluate import evaluate, read_tsv
+
+DEV = Path(__file__).parent / "data" / "rules_dev.tsv"
+runner = CliRunner()
+
+
+def test_dev_set_shape():
+    rows = read_tsv(DEV)
+    assert len(rows) >= 150
+    labels = {r.label for r in rows}
+    assert labels == {"violation", "compliant"}
+    assert {r.role for r in rows} >= {"agent", "customer", "unknown"}
+    assert {r.language for r in rows} == {"zh", "en"}
+    header = DEV.read_text(encoding="utf-8").splitlines()[0].split("\t")
+    assert header[:6] == ["id", "text", "label", "category", "role", "language"]
+
+
+def test_dev_set_scores():
+    from compliance.detect import load_packs
+
+    rep = evaluate(read_tsv(DEV), load_packs())
+    o = rep["overall"]
+    # measured on the development set the rules were tuned on; the held-out target is 0.95/0.95
+    assert o["precision"] >= 0.95, rep["false_alarms"]
+    assert o["recall"] >= 0.85, [m["text"] for m in rep["misses"]]
+
+
+def test_eval_cli_json_and_table(tmp_path):
+    res = runner.invoke(rules_app, ["eval", str(DEV), "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.output)
+    assert set(rep) >= {"overall", "per_category", "misses", "false_alarms"}
+    res = runner.invoke(rules_app, ["eval", str(DEV)])
+    assert res.exit_code == 0 and "precision" in res.output
+
+
+def test_eval_accepts_extra_columns_and_scores_small_file(tmp_path):
+    p = tmp_path / "x.tsv"
+    p.write_text("id\ttext\tlabel\tcategory\trole\tlanguage\tnote\n"
+                 "1\t这个产品保本保息\tviolation\tguarantee_of_principal\tagent\tzh\tn\n"
+                 "2\t这个产品不保本\tcompliant\tguarantee_of_principal\tagent\tzh\tn\n"
+                 "3\t这个产品保本吗？\tcompliant\tguarantee_of_principal\tcustomer\tzh\tn\n"
+                 "4\tIt is risk-free.\tviolation\tguarantee_of_principal\tagent\ten\tn\n"
+                 "5\t我要投诉你们\tviolation\tcustomer_complaint\tcustomer\tzh\tn\n", encoding="utf-8")
+    res = runner.invoke(rules_app, ["eval", str(p), "--json"])
+    assert res.exit_code == 0, res.output
+    o = json.loads(res.output)["overall"]
+    assert (o["tp"], o["fp"], o["fn"], o["tn"]) == (3, 0, 0, 2)
+
+
+def test_eval_rejects_bad_header_and_label(tmp_path):
+    p = tmp_path / "bad.tsv"
+    p.write_text("id\ttext\tlabel\n1\tx\tviolation\n", encoding="utf-8")
+    with pytest.raises(ComplianceError, match="missing column"):
+        read_tsv(p)
+    p.write_text("id\ttext\tlabel\tcategory\trole\tlanguage\n1\tx\tmaybe\tc\tagent\tzh\n", encoding="utf-8")
+    with pytest.raises(ComplianceError, match="label must be"):
+        read_tsv(p)
+    res = runner.invoke(rules_app, ["eval", str(p)])
+    assert res.exit_code != 0
+
+
+def test_rules_test_and_list_commands():
+    res = runner.invoke(rules_app, ["test", "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert d["failed"] == [] and d["examples"] == d["passed"] >= 200
+    res = runner.invoke(rules_app, ["list", "--json"])
+    assert res.exit_code == 0
+    assert any(r["id"] == "ZH-GP-001" for r in json.loads(res.output))
+
+
+def test_rules_test_fails_on_a_broken_example(tmp_path):
+    import yaml
+
+    doc = {"pack": {"id": "t", "version": "1.0", "language": "zh", "title": "t"},
+           "rules": [{"id": "T-1", "title": "保本", "category": "guarantee_of_principal",
+                      "severity": "high", "speaker": "agent",
+                      "regulation": {"document": "资管新规", "article": "第二条"},
+                      "description": "承诺保本的说法", "suggestion": "说明不保本",
+                      "match": {"phrases": ["保本"]},
+                      "examples": {"violation": ["保本的", "绝对保本", "这个产品收益很好"],
+                                   "compliant": ["不保本", "保本吗？", "并非保本"]}}]}
+    p = tmp_path / "t.yaml"
+    p.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    res = runner.invoke(rules_app, ["test", "--path", str(p)])
+    assert res.exit_code == 1
+    assert "这个产品收益很好" in res.output
+
+
+def test_malformed_pack_gives_clean_cli_error(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("pack: {id: t, version: '1.0', language: zh, title: t, colour: red}\nrules: []\n",
+                 encoding="utf-8")
+    res = runner.invoke(rules_app, ["test", "--path", str(p)])
+    assert res.exit_code == 4
+    assert "colour" in res.output and str(p) in res.output
+
+
+def test_detect_command():
+    import typer
+
+    app = typer.Typer()
+    app.command("detect")(detect_command)
+    app.command("noop")(lambda: None)
+    res = runner.invoke(app, ["detect", "--text", "这个产品保本保息", "--role", "agent", "--json"])
+    assert res.exit_code == 0, res.output
+    vs = json.loads(res.output)
+    assert {v["category"] for v in vs} == {"guarantee_of_principal", "guaranteed_return"}
+    res = runner.invoke(app, ["detect", "--text", "这个产品不保本", "--role", "agent"])
+    assert res.exit_code == 0 and "no violation" in res.output
+    res = runner.invoke(app, ["detect", "--text", "Is this risk-free?", "--role", "customer",
+                              "--lang", "en", "--json"])
+    assert json.loads(res.output) == []
