@@ -63,6 +63,34 @@ def join_words(words: list[str]) -> str:
     return out
 
 
+#: pauses shorter than this stay inside one clip (Mandarin clause pauses are 0.1-0.45 s)
+CLIP_JOIN_GAP_S = 0.6
+CLIP_MAX_S = 28.0
+
+
+def speech_clips(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[dict]:
+    """Silero VAD speech regions joined into clips of at most CLIP_MAX_S seconds.
+
+    Each clip is decoded on its own, so word times stay exact: faster-whisper's own batching
+    concatenates speech across the silences it removes, and words near a join can land on the
+    wrong side of a pause (and so in the wrong utterance)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    regions = get_speech_timestamps(samples, VadOptions(min_silence_duration_ms=300, speech_pad_ms=200,
+                                                        max_speech_duration_s=CLIP_MAX_S))
+    clips: list[dict] = []
+    for region in regions:
+        start, end = region["start"] / sample_rate, region["end"] / sample_rate
+        if clips and start - clips[-1]["end"] < CLIP_JOIN_GAP_S and end - clips[-1]["start"] <= CLIP_MAX_S:
+            clips[-1]["end"] = end
+        elif clips and start < clips[-1]["end"]:
+            clips[-1]["end"] = start  # padding made neighbours overlap: cut at the meeting point
+            clips.append({"start": start, "end": end})
+        else:
+            clips.append({"start": start, "end": end})
+    return [c for c in clips if c["end"] - c["start"] > 0.1]
+
+
 class WhisperTranscriber:
     """faster-whisper with word timestamps and Silero VAD (which also keeps long silences out of
     the decoder, so hour-long calls are processed in bounded memory, 30 s window by window)."""
@@ -91,7 +119,12 @@ class WhisperTranscriber:
                        vad_filter=True, condition_on_previous_text=False,
                        initial_prompt=self.prompt)
         if self.pipeline is not None:
-            segments, info = self.pipeline.transcribe(samples, batch_size=self.batch_size, **options)
+            clips = speech_clips(samples)
+            if not clips:
+                return Transcript(language=language or "", language_probability=0.0, segments=[])
+            options.pop("vad_filter")
+            segments, info = self.pipeline.transcribe(samples, batch_size=self.batch_size,
+                                                      clip_timestamps=clips, **options)
         else:
             segments, info = self.model.transcribe(samples, **options)
         out: list[Segment] = []
