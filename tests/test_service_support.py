@@ -130,3 +130,23 @@ def settings_for(tmp_path: Path, db_url: str):
     from compliance.config import load_settings
 
     return load_settings(data_dir=tmp_path / "data", db_url=db_url)
+
+
+def trimmed_call(source: Path, target: Path, seconds: float) -> Path:
+    """The first `seconds` of a real dual-channel call, as a 16 kHz PCM16 stereo WAV (a shorter real
+    job for tests that only need one to be running)."""
+    import wave
+
+    import numpy as np
+
+    from compliance.ingest import load_audio
+
+    audio = load_audio(source)
+    samples = audio.samples[:, : int(seconds * audio.sample_rate)]
+    pcm = (np.clip(samples.T, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(target), "wb") as out:
+        out.setnchannels(samples.shape[0])
+        out.setsampwidth(2)
+        out.setframerate(audio.sample_rate)
+        out.writeframes(pcm.tobytes())
+    return target
