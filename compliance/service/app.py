@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, svc: ServiceSettings | None = N
 
     for module in (auth, jobs, calls, violations, reports):
         app.include_router(module.router, prefix=API)
+    _mount_extensions(app, ctx)
 
     @app.get("/healthz", tags=["health"])
     def healthz():
@@ -97,3 +98,20 @@ def create_app(settings: Settings | None = None, svc: ServiceSettings | None = N
     app.add_middleware(Timeout, seconds=svc.request_timeout_s, upload_seconds=svc.upload_timeout_s,
                        upload_prefix=f"{API}/uploads")
     return app
+
+
+#: optional parts that plug into the app (web pages, live streams): each has `mount(app, ctx)`
+EXTENSIONS = ("compliance.web", "compliance.live")
+
+
+def _mount_extensions(app: FastAPI, ctx: ServiceContext) -> None:
+    import importlib
+
+    for name in EXTENSIONS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.mount(app, ctx)
