@@ -21,6 +21,8 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 # torch first, alone and exact: every later resolution then sees it as satisfied.
 "${PIP[@]}" install -q -c constraints.txt torch==2.13.0
 "${PIP[@]}" install -q -c constraints.txt -e '.[dev]'
+# torchaudio's wheels are CUDA builds: let it fall back to pure Python so pyannote.audio imports.
+"$VENV/bin/python" scripts/fix_torchaudio.py
 
 "$VENV/bin/compliance" models install
 echo "install.sh: done. Activate with: source $VENV/bin/activate"
