@@ -150,3 +150,46 @@ def trimmed_call(source: Path, target: Path, seconds: float) -> Path:
         out.setframerate(audio.sample_rate)
         out.writeframes(pcm.tobytes())
     return target
+
+
+class FakeAnalyzer:
+    """Stands in for the pipeline in queue-semantics tests: returns a fixed result for any file."""
+
+    def __init__(self, gate: threading.Event | None = None, fail: Exception | None = None) -> None:
+        self.gate, self.fail, self.calls = gate, fail, 0
+
+    def analyze(self, path, options, progress=None):
+        from compliance.ingest import file_sha256
+        from compliance.types import CallResult, SpeakerInfo, Utterance, Violation, Word
+
+        self.calls += 1
+        if progress:
+            progress(0.5, "transcribing channel 0")
+        if self.gate is not None:
+            self.gate.wait(30)
+        if self.fail is not None:
+            raise self.fail
+        words = [Word("我的手机", 1.0, 1.5), Word("13812345678", 1.5, 2.5), Word("保本", 2.5, 3.0)]
+        utt = Utterance("CH0", 1.0, 3.0, "我的手机13812345678保本", role="agent", words=words, channel=0)
+        v = Violation("zh.guarantee", "保本承诺", "guarantee_of_principal", "high", 2.5, 3.0, "CH0", "agent", "保本",
+                      "我的手机13812345678保本", "phrase 保本", utterance_index=0, suggestion="本产品不保本")
+        return CallResult(source=str(path), sha256=file_sha256(path), duration=5.0, channels=2, language="zh",
+                          speakers=[SpeakerInfo("CH0", "agent", 1.0, 0)], utterances=[utt], violations=[v])
+
+
+def tone_wav(seconds: float = 1.0, freq: float = 440.0, channels: int = 2) -> bytes:
+    """A short real WAV (a tone; each frequency gives different bytes, so a different sha256)."""
+    import io
+    import wave
+
+    import numpy as np
+
+    t = np.arange(int(16000 * seconds)) / 16000
+    pcm = (np.sin(2 * np.pi * freq * t) * 8000).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.repeat(pcm[:, None], channels, axis=1).tobytes())
+    return buf.getvalue()

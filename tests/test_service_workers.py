@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from test_service_support import client, free_port, make_users, service_settings, trimmed_call, wait_job
+from test_service_support import (FakeAnalyzer, client, free_port, make_users, service_settings, trimmed_call,
+                                  wait_job)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -95,31 +96,6 @@ def test_killed_server_resumes_the_job_and_stores_the_call_once(tmp_path, shared
 
 
 # --- queue rules with a fake analyzer (no models) ------------------------------------------------
-
-class FakeAnalyzer:
-    """Stands in for the pipeline in queue-semantics tests: returns a fixed result for any file."""
-
-    def __init__(self, gate: threading.Event | None = None, fail: Exception | None = None) -> None:
-        self.gate, self.fail, self.calls = gate, fail, 0
-
-    def analyze(self, path, options, progress=None):
-        from compliance.ingest import file_sha256
-        from compliance.types import CallResult, SpeakerInfo, Utterance, Violation, Word
-
-        self.calls += 1
-        if progress:
-            progress(0.5, "transcribing channel 0")
-        if self.gate is not None:
-            self.gate.wait(30)
-        if self.fail is not None:
-            raise self.fail
-        words = [Word("我的手机", 1.0, 1.5), Word("13812345678", 1.5, 2.5), Word("保本", 2.5, 3.0)]
-        utt = Utterance("CH0", 1.0, 3.0, "我的手机13812345678保本", role="agent", words=words, channel=0)
-        v = Violation("zh.guarantee", "保本承诺", "guarantee_of_principal", "high", 2.5, 3.0, "CH0", "agent", "保本",
-                      "我的手机13812345678保本", "phrase 保本", utterance_index=0, suggestion="本产品不保本")
-        return CallResult(source=str(path), sha256=file_sha256(path), duration=5.0, channels=2, language="zh",
-                          speakers=[SpeakerInfo("CH0", "agent", 1.0, 0)], utterances=[utt], violations=[v])
-
 
 def _queued_job(tmp_path, engine, blobs, name="a.wav", content=None):
     import io

@@ -29,7 +29,7 @@ API = "/api/v1"
 
 def create_app(settings: Settings | None = None, svc: ServiceSettings | None = None, *, analyzer=None,
                analyzer_factory: Callable[[], object] | None = None, engine=None,
-               start_workers: bool = True) -> FastAPI:
+               start_workers: bool = True, extensions: tuple[str, ...] | None = None) -> FastAPI:
     """`analyzer`: one shared Analyzer for the embedded workers (tests pass one with a loaded model);
     `analyzer_factory`: one per worker; default: a new Analyzer(settings) per worker."""
     settings = settings or load_settings()
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, svc: ServiceSettings | None = N
 
     for module in (auth, jobs, calls, violations, reports):
         app.include_router(module.router, prefix=API)
-    _mount_extensions(app, ctx)
+    _mount_extensions(app, ctx, extensions)
 
     @app.get("/healthz", tags=["health"])
     def healthz():
@@ -104,10 +104,15 @@ def create_app(settings: Settings | None = None, svc: ServiceSettings | None = N
 EXTENSIONS = ("compliance.web", "compliance.live")
 
 
-def _mount_extensions(app: FastAPI, ctx: ServiceContext) -> None:
+def _mount_extensions(app: FastAPI, ctx: ServiceContext, names: tuple[str, ...] | None = None) -> None:
+    """`names` default: $COMPLIANCE_EXTENSIONS (comma-separated; empty for the bare API), else EXTENSIONS."""
     import importlib
+    import os
 
-    for name in EXTENSIONS:
+    if names is None:
+        env = os.environ.get("COMPLIANCE_EXTENSIONS")
+        names = EXTENSIONS if env is None else tuple(n.strip() for n in env.split(",") if n.strip())
+    for name in names:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -128,7 +128,7 @@ def _accept_zip(ctx: ServiceContext, path, name: str, stored: list, rejected: li
 
 def _junk(path: str) -> bool:
     parts = PurePosixPath(path.replace("\\", "/")).parts
-    return any(p.startswith(".") or p == "__MACOSX" for p in parts)
+    return any((p.startswith(".") and p not in (".", "..")) or p == "__MACOSX" for p in parts)
 
 
 @router.post("/uploads", response_model=UploadOut, status_code=201,
