@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .rules.calllevel import run_call_rules
-from .rules.engine import AGENT_ROLES, Engine
+from .rules.engine import AGENT_ROLES, Engine, to_violation
 from .rules.loader import Pack, load_pack_files
 from .types import Utterance, Violation
 
@@ -67,27 +67,18 @@ def detect(utterances: list[Utterance], packs=None, call_level: bool = True) -> 
     out: list[Violation] = []
     analyzed = []
     ctx: set[int] = set()
-    ctx_rules = [cr for cr in eng.rules if cr.rule.kind == "utterance" and cr.rule.match.context_scope == "call"]
     for i, u in enumerate(utterances):
-        if u.index == 0 and i:
-            u.index = i
         an = eng.analyze(u)
         analyzed.append(an)
-        if ctx_rules and (u.role or "unknown") in AGENT_ROLES:
-            cands = eng.candidates(an)
-            for cr in ctx_rules:
-                d = cands.get(cr.idx)
-                if d:
-                    from .rules.engine import CTX, CTXN
-
-                    if CTX in d:
-                        ctx.add(cr.idx)
-                    if CTXN in d:
-                        ctx.add(-cr.idx - 1)
-        from .rules.engine import to_violation
-
+        if not an.hits and not eng.unfiltered:
+            continue
+        if (u.role or "unknown") in AGENT_ROLES:
+            eng.call_context(an, ctx)
         for cr, m, reason in eng.match_utterance(an, ctx):
-            out.append(to_violation(cr, u, an.norm, m, reason))
+            v = to_violation(cr, u, an.norm, m, reason)
+            if v.utterance_index == 0 and i:
+                v.utterance_index = i
+            out.append(v)
     if call_level and utterances:
         out.extend(run_call_rules(eng, analyzed))
     out.sort(key=lambda v: (v.start, v.rule_id))

@@ -54,42 +54,52 @@ POST_NEG_EN = ("is a myth", "doesn't exist", "does not exist", "is not true", "i
 _WORD = re.compile(r"[a-z][a-z']*")
 
 
-def _mask(window: str, pseudo) -> str:
-    for p in pseudo:
-        if p in window:
-            window = window.replace(p, "_" * len(p))
-    return window
+def _alt(words, prefix: str = "") -> re.Pattern:
+    """One compiled alternation (longest first) for a cue list: a single C-level search."""
+    return re.compile(prefix + "(?:" + "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True)) + ")")
 
 
-def negation(text: str, start: int, end: int, zh: bool) -> str | None:
-    cs, ce = clause_bounds(text, start, end)
+_PSEUDO_ZH = _alt(PSEUDO_NEG_ZH)
+_NEG_ZH = _alt(NEG_ZH)
+_POST_START_ZH = _alt(POST_NEG_ZH, "^")
+_POST_ANY_ZH = _alt([c for c in POST_NEG_ZH if len(c) >= 3])
+_DENIAL_ZH = _alt(DENIAL_NEXT_ZH, "^")
+_PSEUDO_EN = _alt(PSEUDO_NEG_EN)
+_POST_EN = _alt(POST_NEG_EN)
+
+
+def _mask(window: str, pseudo: re.Pattern) -> str:
+    return pseudo.sub(lambda m: "_" * len(m.group(0)), window)
+
+
+def negation(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
+    cs, ce = cb or clause_bounds(text, start, end)
     if zh:
-        window = _mask(text[max(cs, start - NEG_WINDOW_ZH):start], PSEUDO_NEG_ZH)
-        for c in NEG_ZH:
-            if c in window:
-                return c
+        window = text[max(cs, start - NEG_WINDOW_ZH):start]
+        if window:
+            window = _mask(window, _PSEUDO_ZH)
+            m = _NEG_ZH.search(window)
+            if m:
+                return m.group(0)
         tail = text[end:min(ce, end + 8)]
-        for c in POST_NEG_ZH:
-            if tail.startswith(c) or (c in tail and len(c) >= 3):
-                return c
+        if tail:
+            m = _POST_START_ZH.search(tail) or _POST_ANY_ZH.search(tail)
+            if m:
+                return m.group(0)
         if ce < len(text) and text[ce] == ",":
-            nxt = text[ce + 1:ce + 9]
-            for c in DENIAL_NEXT_ZH:
-                if nxt.startswith(c):
-                    return c
+            m = _DENIAL_ZH.search(text[ce + 1:ce + 11])
+            if m:
+                return m.group(0)
         return None
-    pre = _mask(text[max(cs, start - 40):start], PSEUDO_NEG_EN)
+    pre = _mask(text[max(cs, start - 40):start], _PSEUDO_EN)
     if "no such thing" in pre or "there is no" in pre or "there's no" in pre:
         return "no such thing"
     words = _WORD.findall(pre)[-NEG_WORDS_EN:]
     for w in words:
         if w in NEG_EN or w.endswith("n't"):
             return w
-    tail = text[end:min(ce, end + 30)]
-    for c in POST_NEG_EN:
-        if c in tail:
-            return c
-    return None
+    m = _POST_EN.search(text[end:min(ce, end + 30)])
+    return m.group(0) if m else None
 
 
 # ------------------------------------------------------------------ questions
@@ -104,12 +114,16 @@ _RHETORICAL_EN = ("what could go wrong", "why wouldn't you", "who wouldn't", "wh
                   "what are you waiting for", "why not")
 
 
-def question(text: str, start: int, end: int, zh: bool) -> str | None:
-    cs, ce = clause_bounds(text, start, end)
+_RHET_ZH = _alt(_RHETORICAL_ZH)
+_RHET_EN = _alt(_RHETORICAL_EN)
+
+
+def question(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
+    cs, ce = cb or clause_bounds(text, start, end)
     clause = text[cs:ce].strip()
     endp = text[ce] if ce < len(text) else ""
     if zh:
-        if any(r in clause for r in _RHETORICAL_ZH):
+        if _RHET_ZH.search(clause):
             return None
         if endp == "?":
             return "?"
@@ -117,7 +131,7 @@ def question(text: str, start: int, end: int, zh: bool) -> str | None:
         if m and not (m.group(0) in ("呢", "吧?") and endp != "?"):
             return m.group(0)
         return None
-    if any(r in clause for r in _RHETORICAL_EN):
+    if _RHET_EN.search(clause):
         return None
     if endp == "?":
         return "?"
@@ -159,6 +173,12 @@ ADVICE_ZH = ("如果您", "如您", "如有", "您可以拨打", "可以拨打",
 ADVICE_EN = ("if you", "you can", "you may", "you should", "you have the right", "you could")
 
 
+_META_ZH = _alt(META_ZH)
+_META_EN = _alt(META_EN)
+_ADVICE_ZH = _alt(ADVICE_ZH)
+_ADVICE_EN = _alt(ADVICE_EN)
+
+
 def meta(text: str, start: int, end: int, zh: bool, advice: bool = False) -> str | None:
     """Quoted, listed or advised: the phrase is mentioned, not used (applies to every rule)."""
     ss, se = _sentence(text, start, end)
@@ -166,21 +186,22 @@ def meta(text: str, start: int, end: int, zh: bool, advice: bool = False) -> str
         return "quoted"
     if not zh and "'" in text[max(ss, start - 1):start] and "'" in text[end:end + 1]:
         return "quoted"
-    rest = text[end:se]
-    for c in (META_ZH if zh else META_EN):
-        if c in rest or c in text[ss:start]:
-            return c
+    pat = _META_ZH if zh else _META_EN
+    m = pat.search(text, end, se) or pat.search(text, ss, start)
+    if m:
+        return m.group(0)
     if not advice:
         return None
-    head = text[ss:start]
-    for c in (ADVICE_ZH if zh else ADVICE_EN):
-        if c in head:
-            return c
-    return None
+    m = (_ADVICE_ZH if zh else _ADVICE_EN).search(text, ss, start)
+    return m.group(0) if m else None
 
 
-def hearsay(text: str, start: int, end: int, zh: bool) -> str | None:
-    cs, ce = clause_bounds(text, start, end)
+_HEARSAY_ZH = _alt(HEARSAY_ZH)
+_HEARSAY_EN = _alt(HEARSAY_EN)
+
+
+def hearsay(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
+    cs, ce = cb or clause_bounds(text, start, end)
     if zh:
         # reporting verbs may sit in the previous clause of the same sentence (他说，这个保本)
         s0 = cs
@@ -188,13 +209,7 @@ def hearsay(text: str, start: int, end: int, zh: bool) -> str | None:
             s0 = max(0, s0 - 1)
             while s0 > 0 and text[s0 - 1] not in ".?!,":
                 s0 -= 1
-        window = text[max(s0, start - HEARSAY_WINDOW_ZH):start]
-        for c in HEARSAY_ZH:
-            if c in window:
-                return c
-        return None
-    window = text[max(cs, start - 60):start]
-    for c in HEARSAY_EN:
-        if c in window:
-            return c
-    return None
+        m = _HEARSAY_ZH.search(text, max(s0, start - HEARSAY_WINDOW_ZH), start)
+        return m.group(0) if m else None
+    m = _HEARSAY_EN.search(text, max(cs, start - 60), start)
+    return m.group(0) if m else None

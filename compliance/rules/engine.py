@@ -14,7 +14,7 @@ from ..types import Utterance, Violation
 from . import cues
 from .loader import Pack
 from .schema import Element, Rule
-from .text import exact_pinyin, is_word, straddles_word, has_han, normalize, pinyin_layer, pinyin_str, register_words
+from .text import clause_bounds, exact_pinyin, is_word, straddles_word, has_han, normalize, pinyin_layer, pinyin_str, register_words
 
 AGENT_ROLES = frozenset({"agent", "unknown", "supervisor"})
 CUSTOMER_ROLES = frozenset({"customer", "unknown"})
@@ -24,7 +24,7 @@ ANY_ROLES = frozenset({"agent", "customer", "unknown", "supervisor"})
 TRIG, NEAR_A, NEAR_B, KEY, ALL, NONE, EXCEPT, CTX, CTXN = range(9)
 
 
-@dataclass
+@dataclass(slots=True)
 class Hit:
     start: int
     end: int
@@ -42,9 +42,11 @@ class Analyzed:
     utt: Utterance
     norm: str
     hits: dict[int, list[Hit]]  # literal id -> hits
+    layer: str = ""
+    scanned: int = 0  # bit set of the automata already run (1 trigger, 2 condition, 4 element)
 
 
-@dataclass
+@dataclass(slots=True)
 class Match:
     start: int
     end: int
@@ -83,14 +85,38 @@ class Engine:
             for rule in pk.rules:
                 if rule.enabled:
                     self._compile(rule, pk)
-        self._auto = ahocorasick.Automaton()
-        by_key: dict[str, list[int]] = {}
+        # Per literal: the rules it can trigger (phrases, regex prefilter keys, the `b` side of a
+        # proximity pair). Other literals (context, exclusions, `a` side) are only read for rules
+        # that some trigger literal selected.
+        self._lit_trig: list[tuple[int, ...]] = [
+            tuple(sorted({r for r, role, _ in ents if role in (TRIG, KEY, NEAR_B)}))
+            for ents in self._lit_entries]
+        self._lit_ctx: list[tuple[tuple[int, int], ...]] = [
+            tuple((r, role) for r, role, _ in ents if role in (CTX, CTXN)
+                  and self.rules[r].rule.match.context_scope == "call")
+            for ents in self._lit_entries]
+        self._unfiltered = [c for c in self.rules
+                            if c.rule.kind == "utterance" and c.regexes and not c.has_keys]
+        # Three automata over the pinyin layer, each literal in one of them: trigger literals (and
+        # call-scope context) run on every utterance; condition literals only when a trigger hit;
+        # call-level element literals only when the call-level checks run.
+        groups: list[dict[str, list[int]]] = [{}, {}, {}]
         for lid, lit in enumerate(self._lit_text):
-            by_key.setdefault(pinyin_layer(lit), []).append(lid)
-        for key, lids in by_key.items():
-            self._auto.add_word(key, (len(key), tuple(lids)))
-        if by_key:
-            self._auto.make_automaton()
+            if self._lit_trig[lid] or self._lit_ctx[lid]:
+                g = 0
+            elif self._lit_entries[lid]:
+                g = 1
+            else:
+                g = 2
+            groups[g].setdefault(pinyin_layer(lit), []).append(lid)
+        self._autos = []
+        for by_key in groups:
+            auto = ahocorasick.Automaton()
+            for key, lids in by_key.items():
+                auto.add_word(key, (len(key), tuple(lids)))
+            if by_key:
+                auto.make_automaton()
+            self._autos.append(auto if by_key else None)
         register_words(self._lit_text)
 
     # ---------------------------------------------------------------- compile
@@ -150,14 +176,14 @@ class Engine:
                 self._lit(p, ridx, NEAR_A, i)
             for p in nr.b:
                 self._lit(p, ridx, NEAR_B, i)
-        for rp in m.regex:
-            cr.regexes.append((re.compile(rp.pattern), [re.compile(u) for u in rp.unless]))
+        for i, rp in enumerate(m.regex):
+            cr.regexes.append((re.compile(rp.pattern), [re.compile(u) for u in rp.unless],
+                               bool(rp.requires)))
             for p in rp.requires:
-                self._lit(p, ridx, KEY)
+                self._lit(p, ridx, KEY, i)
                 cr.has_keys = True
-        if m.regex and not cr.has_keys:
-            # No prefilter literal given: the regex is tried on every utterance.
-            cr.has_keys = False
+        # A regex without `requires` has no prefilter: it is tried on every utterance.
+        cr.has_keys = all(rq for _, _, rq in cr.regexes)
         for gi, group in enumerate(m.all):
             for p in group:
                 self._lit(p, ridx, ALL, gi)
@@ -173,47 +199,84 @@ class Engine:
 
     @property
     def unfiltered(self) -> list[Compiled]:
-        return [c for c in self.rules if c.rule.kind == "utterance" and c.regexes and not c.has_keys]
+        return self._unfiltered
+
+    def call_context(self, an: Analyzed, ctx: set) -> None:
+        """Record call-scope context literals of an agent utterance: rule idx (context seen) or
+        -idx-1 (an excluding context seen)."""
+        lit_ctx = self._lit_ctx
+        for lid in an.hits:
+            for r, role in lit_ctx[lid]:
+                ctx.add(r if role == CTX else -r - 1)
 
     # ---------------------------------------------------------------- per utterance
     def analyze(self, utt: Utterance) -> Analyzed:
+        """Normalise and run the trigger automaton (and the condition one if anything hit)."""
         norm = normalize(utt.text)
-        hits: dict[int, list[Hit]] = {}
+        an = Analyzed(utt=utt, norm=norm, hits={})
         if norm:
-            layer = pinyin_layer(norm)
-            lit_text = self._lit_text
-            lit_han = self._lit_han
-            for end, (n, lids) in self._auto.iter(layer):
-                start = end + 1 - n
-                seg = norm[start:end + 1]
-                for lid in lids:
-                    lit = lit_text[lid]
-                    exact = seg == lit
-                    if not exact:
-                        nh = lit_han[lid]
-                        if nh < 2:
-                            continue
-                        if nh == 2 and (exact_pinyin(seg) != exact_pinyin(lit)
-                                        or straddles_word(norm, start, end + 1)):
-                            continue
-                        if is_word(seg):
-                            continue  # a real word that sounds alike (保障/包涨), not an ASR slip
-                        if not _word_bounded(norm, start, end + 1):
-                            continue
-                    elif not _word_bounded(norm, start, end + 1):
+            an.layer = pinyin_layer(norm)
+            self._scan(an, 0)
+            if an.hits:
+                self._scan(an, 1)
+        return an
+
+    def ensure_elements(self, an: Analyzed) -> None:
+        """Add the call-level element literals' hits (run once per utterance, on demand)."""
+        if an.norm and not an.scanned & 4:
+            self._scan(an, 2)
+            if not an.scanned & 2:
+                self._scan(an, 1)
+
+    def _scan(self, an: Analyzed, g: int) -> None:
+        an.scanned |= 1 << g
+        auto = self._autos[g]
+        if auto is None:
+            return
+        norm = an.norm
+        hits = an.hits
+        lit_text = self._lit_text
+        lit_han = self._lit_han
+        for end, (n, lids) in auto.iter(an.layer):
+            start = end + 1 - n
+            seg = norm[start:end + 1]
+            for lid in lids:
+                lit = lit_text[lid]
+                exact = seg == lit
+                if not exact:
+                    nh = lit_han[lid]
+                    if nh < 2:
                         continue
-                    hits.setdefault(lid, []).append(Hit(start, end + 1, lit, exact))
-        return Analyzed(utt=utt, norm=norm, hits=hits)
+                    if nh == 2 and (exact_pinyin(seg) != exact_pinyin(lit)
+                                    or straddles_word(norm, start, end + 1)):
+                        continue
+                    if is_word(seg):
+                        continue  # a real word that sounds alike (保障/包涨), not an ASR slip
+                if (seg[0] < "\u0080" or seg[-1] < "\u0080") and not _word_bounded(norm, start, end + 1):
+                    continue
+                h = hits.get(lid)
+                if h is None:
+                    hits[lid] = [Hit(start, end + 1, lit, exact)]
+                else:
+                    h.append(Hit(start, end + 1, lit, exact))
 
     def candidates(self, an: Analyzed) -> dict[int, dict[int, list]]:
-        """rule idx -> role -> [(sub, Hit)] for the literals seen in this utterance."""
+        """rule idx -> role -> [(sub, Hit)] for the rules that a trigger literal selected."""
+        hits = an.hits
+        lit_trig = self._lit_trig
         out: dict[int, dict[int, list]] = {}
+        for lid in hits:
+            for r in lit_trig[lid]:
+                if r not in out:
+                    out[r] = {}
+        if not out:
+            return out
         entries = self._lit_entries
-        for lid, hl in an.hits.items():
+        for lid, hl in hits.items():
             for ridx, role, sub in entries[lid]:
                 d = out.get(ridx)
                 if d is None:
-                    d = out[ridx] = {}
+                    continue
                 lst = d.get(role)
                 if lst is None:
                     lst = d[role] = []
@@ -225,14 +288,14 @@ class Engine:
         """Utterance-level rules that fire: (rule, match, reason)."""
         role = an.utt.role or "unknown"
         out = []
-        cands = self.candidates(an)
-        todo = [(i, d) for i, d in cands.items()]
-        for cr in self.unfiltered:
-            if cr.idx not in cands:
-                todo.append((cr.idx, {}))
-        for ridx, d in todo:
-            cr = self.rules[ridx]
-            if cr.rule.kind != "utterance" or role not in cr.roles:
+        cands = self.candidates(an) if an.hits else {}
+        if self._unfiltered:
+            for cr in self._unfiltered:
+                cands.setdefault(cr.idx, {})
+        rules = self.rules
+        for ridx, d in cands.items():
+            cr = rules[ridx]
+            if role not in cr.roles:
                 continue
             res = self._eval(cr, an, d, call_ctx)
             if res is not None:
@@ -267,8 +330,11 @@ class Engine:
         for _, h in d.get(TRIG, ()):
             if self._ok_hit(cr, h):
                 found.append(Match(h.start, h.end, "phrase", h.lit, h.exact))
-        if cr.regexes and (not cr.has_keys or KEY in d or TRIG in d):
-            for rx, unless in cr.regexes:
+        if cr.regexes:
+            keyed = {sub for sub, _ in d.get(KEY, ())}
+            for i, (rx, unless, needs_key) in enumerate(cr.regexes):
+                if needs_key and i not in keyed:
+                    continue
                 for mm in rx.finditer(norm):
                     if mm.end() <= mm.start():
                         continue
@@ -288,15 +354,16 @@ class Engine:
             if any(e.start < f.end and f.start < e.end for e in excepts):
                 continue
             zh = has_han(norm[f.start:f.end])
+            cb = clause_bounds(norm, f.start, f.end)
             if rule.negation == "suppress":
-                c = cues.negation(norm, f.start, f.end, zh)
+                c = cues.negation(norm, f.start, f.end, zh, cb)
                 if not c and f.inner > f.start:
                     c = cues.negation(norm, f.inner, f.end, zh)
                 if c:
                     last_reason = f"negated by '{c}'"
                     continue
             if rule.question == "suppress":
-                c = cues.question(norm, f.start, f.end, zh)
+                c = cues.question(norm, f.start, f.end, zh, cb)
                 if c:
                     last_reason = f"question ('{c}')"
                     continue
@@ -305,7 +372,7 @@ class Engine:
                 last_reason = f"mentioned, not used ('{c}')"
                 continue
             if rule.hearsay == "suppress":
-                c = cues.hearsay(norm, f.start, f.end, zh)
+                c = cues.hearsay(norm, f.start, f.end, zh, cb)
                 if c:
                     last_reason = f"hearsay/quotation ('{c}')"
                     continue
@@ -346,6 +413,7 @@ class Engine:
 
     # ---------------------------------------------------------------- elements (call-level)
     def element_in(self, cr: Compiled, key: str, an: Analyzed, check_neg: bool = True) -> tuple[int, int] | None:
+        self.ensure_elements(an)
         el, lids, rxs = cr.elements[key]
         norm = an.norm
         spans = []
