@@ -170,7 +170,8 @@ META_EN = ("red flag", "is prohibited", "are prohibited", "such claims", "such s
            "is a warning sign", "are warning signs")
 # Advice to the listener ("if you ..., file a complaint") is not the speaker's own intent.
 ADVICE_ZH = ("如果您", "如您", "如有", "您可以拨打", "可以拨打", "可向", "可以向", "请拨打", "请您拨打")
-ADVICE_EN = ("if you", "you can", "you may", "you should", "you have the right", "you could")
+ADVICE_EN = ("if you", "you can", "you may", "you should", "you have the right", "you could", "someone who",
+             "anyone who", "never ", "no legitimate", "do not ", "don't ")
 
 
 _META_ZH = _alt(META_ZH)

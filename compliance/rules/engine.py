@@ -178,12 +178,12 @@ class Engine:
                 self._lit(p, ridx, NEAR_B, i)
         for i, rp in enumerate(m.regex):
             cr.regexes.append((re.compile(rp.pattern), [re.compile(u) for u in rp.unless],
-                               bool(rp.requires)))
+                               bool(rp.requires), [re.compile(u) for u in rp.unless_sentence]))
             for p in rp.requires:
                 self._lit(p, ridx, KEY, i)
                 cr.has_keys = True
         # A regex without `requires` has no prefilter: it is tried on every utterance.
-        cr.has_keys = all(rq for _, _, rq in cr.regexes)
+        cr.has_keys = all(rq for _, _, rq, _ in cr.regexes)
         for gi, group in enumerate(m.all):
             for p in group:
                 self._lit(p, ridx, ALL, gi)
@@ -332,7 +332,7 @@ class Engine:
                 found.append(Match(h.start, h.end, "phrase", h.lit, h.exact))
         if cr.regexes:
             keyed = {sub for sub, _ in d.get(KEY, ())}
-            for i, (rx, unless, needs_key) in enumerate(cr.regexes):
+            for i, (rx, unless, needs_key, unless_s) in enumerate(cr.regexes):
                 if needs_key and i not in keyed:
                     continue
                 for mm in rx.finditer(norm):
@@ -341,6 +341,10 @@ class Engine:
                     if unless:
                         cs, ce = _clause(norm, mm.start(), mm.end())
                         if any(u.search(norm[cs:ce]) for u in unless):
+                            continue
+                    if unless_s:
+                        cs, ce = clause_bounds(norm, mm.start(), mm.end(), marks=".?!")
+                        if any(u.search(norm[cs:ce]) for u in unless_s):
                             continue
                     found.append(Match(mm.start(), mm.end(), "regex", rx.pattern))
         if m.near and (NEAR_A in d and NEAR_B in d):

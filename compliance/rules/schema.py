@@ -58,8 +58,10 @@ class RegexPattern(Strict):
     requires: list[str] = Field(default_factory=list)
     #: regexes that cancel a match when they match the matched text or its clause.
     unless: list[str] = Field(default_factory=list)
+    #: regexes that cancel a match when they match anywhere in its sentence.
+    unless_sentence: list[str] = Field(default_factory=list)
 
-    @field_validator("pattern", "unless")
+    @field_validator("pattern", "unless", "unless_sentence")
     @classmethod
     def _compiles(cls, v):
         for p in [v] if isinstance(v, str) else v:
