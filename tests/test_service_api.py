@@ -13,17 +13,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import Session
 
-from test_service_support import FakeAnalyzer, make_users, service_settings, settings_for, tone_wav
+from test_service_support import FakeAnalyzer, db_url, make_users, service_settings, settings_for, tone_wav  # noqa: F401
 
 API = "/api/v1"
 
 
 @pytest.fixture()
-def api(tmp_path):
+def api(tmp_path, db_url):  # noqa: F811  (SQLite, and PostgreSQL when available)
     from compliance import store
     from compliance.service import create_app
 
-    db_url = f"sqlite:///{tmp_path / 'api.db'}"
     engine = store.make_engine(db_url)
     tokens = make_users(engine)
     app = create_app(settings_for(tmp_path, db_url), service_settings(max_upload_bytes=400_000),
@@ -231,6 +230,18 @@ def test_a_silent_recording_fails_its_job_with_the_reason(tmp_path):
     assert job["status"] == "failed" and job["error"] == "quiet.wav: the recording is silent"
     with Session(engine) as session:
         assert session.exec(text("SELECT count(*) FROM call")).one()[0] == 0
+
+
+def test_odd_values_are_refused_with_4xx(api):
+    admin = auth(api, "admin")
+    for path in (f"{API}/calls/9223372036854775808", f"{API}/violations?date_from=9999-12-31T23:59:59-23:00",
+                 f"{API}/jobs/{'x' * 65}", f"{API}/calls?page=0"):
+        r = api.get(path, headers=admin)
+        assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
+        assert r.json()["detail"]
+    # a NUL character: PostgreSQL cannot take it (422), SQLite searches for it (nothing found)
+    r = api.get(f"{API}/violations?agent_id=%00x", headers=admin)
+    assert r.status_code in (200, 422) and (r.json().get("total") == 0 or "NUL" in r.json()["detail"])
 
 
 def test_health_and_openapi(api):

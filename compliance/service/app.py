@@ -10,7 +10,7 @@ from typing import Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlmodel import Session
 
 from .. import __version__, store
@@ -84,6 +84,12 @@ def create_app(settings: Settings | None = None, svc: ServiceSettings | None = N
     @app.exception_handler(ComplianceError)
     async def _compliance_error(_request: Request, exc: ComplianceError):
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(DataError)
+    async def _bad_value(_request: Request, exc: DataError):
+        # e.g. a NUL character or an out-of-range number the database cannot take
+        return JSONResponse({"detail": f"a value cannot be stored or searched for: {exc.orig}".splitlines()[0]},
+                            status_code=422)
 
     @app.exception_handler(OperationalError)
     async def _db_down(_request: Request, exc: OperationalError):

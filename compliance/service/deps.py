@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Annotated, Iterator
 
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import Depends, HTTPException, Path, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -21,6 +21,12 @@ from .models import User
 from .settings import ServiceSettings
 
 SESSION_COOKIE = "compliance_session"
+
+#: integer ids as the databases store them (a 64-bit overflow must be a 422, not a 500)
+MAX_ID = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
+OptionalRowId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+TextId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @dataclass
@@ -90,4 +96,7 @@ def call_for(session: Session, user: User, call_id: int) -> CallRecord:
 def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    try:
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    except OverflowError:
+        raise HTTPException(422, f"date-time {value.isoformat()} is out of range") from None

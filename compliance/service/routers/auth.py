@@ -9,7 +9,7 @@ from ...errors import ComplianceError
 from .. import audit
 from ..auth import check_password, create_user, issue_token
 from ..convert import user_out
-from ..deps import SESSION_COOKIE, ServiceContext, current_user, get_ctx, get_session, require
+from ..deps import RowId, SESSION_COOKIE, ServiceContext, current_user, get_ctx, get_session, require
 from ..models import ApiToken, User, utcnow
 from ..schemas import Login, TokenCreate, TokenOut, UserCreate, UserOut
 
@@ -67,7 +67,7 @@ def add_user(body: UserCreate, admin: User = Depends(require(what="create users"
 
 
 @router.post("/users/{user_id}/tokens", response_model=TokenOut, status_code=201)
-def add_token(user_id: int, body: TokenCreate, admin: User = Depends(require(what="issue tokens")),
+def add_token(user_id: RowId, body: TokenCreate, admin: User = Depends(require(what="issue tokens")),
               session: Session = Depends(get_session)):
     """Issue an API token for a user; the response is the only time it is shown."""
     user = session.get(User, user_id)
@@ -80,7 +80,7 @@ def add_token(user_id: int, body: TokenCreate, admin: User = Depends(require(wha
 
 
 @router.post("/tokens/{token_id}/revoke", status_code=204)
-def revoke_token(token_id: int, admin: User = Depends(require(what="revoke tokens")),
+def revoke_token(token_id: RowId, admin: User = Depends(require(what="revoke tokens")),
                  session: Session = Depends(get_session)):
     record = session.get(ApiToken, token_id)
     if record is None:

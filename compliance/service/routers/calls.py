@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from ...store import CallRecord, SpeakerRecord, UtteranceRecord, ViolationRecord
 from .. import audit
 from ..convert import call_summary, violation_out
-from ..deps import ServiceContext, as_utc, call_for, current_user, get_ctx, get_session, require
+from ..deps import RowId, ServiceContext, as_utc, call_for, current_user, get_ctx, get_session, require
 from ..feedback import call_feedback
 from ..models import AuditLog, Blob, CallSecret, User
 from ..schemas import AuditOut, CallFeedback, CallOut, CallSummary, Page, SpeakerOut, UtteranceOut, ViolationOut, WordOut
@@ -60,7 +60,7 @@ def list_calls(agent_id: str | None = Query(None, max_length=128), product: str 
 
 
 @router.get("/calls/{call_id}", response_model=CallOut)
-def get_call(call_id: int, unmasked: bool = Query(False, description="admins only: the text before PII masking"),
+def get_call(call_id: RowId, unmasked: bool = Query(False, description="admins only: the text before PII masking"),
              user: User = Depends(current_user), session: Session = Depends(get_session),
              ctx: ServiceContext = Depends(get_ctx)):
     """The transcript: speakers with roles, utterances with their words and times (PII masked)."""
@@ -99,7 +99,7 @@ def get_call(call_id: int, unmasked: bool = Query(False, description="admins onl
 
 
 @router.get("/calls/{call_id}/violations", response_model=list[ViolationOut])
-def call_violations(call_id: int, user: User = Depends(current_user), session: Session = Depends(get_session)):
+def call_violations(call_id: RowId, user: User = Depends(current_user), session: Session = Depends(get_session)):
     call = call_for(session, user, call_id)
     rows = session.exec(select(ViolationRecord).where(ViolationRecord.call_id == call.id)
                         .order_by(ViolationRecord.start, ViolationRecord.id)).all()
@@ -108,7 +108,7 @@ def call_violations(call_id: int, user: User = Depends(current_user), session: S
 
 @router.get("/calls/{call_id}/audio", response_class=FileResponse,
             responses={200: {"content": {"audio/*": {}}}, 206: {"description": "the requested byte range"}})
-def call_audio(call_id: int, user: User = Depends(current_user), session: Session = Depends(get_session),
+def call_audio(call_id: RowId, user: User = Depends(current_user), session: Session = Depends(get_session),
                ctx: ServiceContext = Depends(get_ctx)):
     """The recording as uploaded. Supports `Range: bytes=...` (206), so a player can seek."""
     call = call_for(session, user, call_id)
@@ -121,14 +121,14 @@ def call_audio(call_id: int, user: User = Depends(current_user), session: Sessio
 
 
 @router.get("/calls/{call_id}/feedback", response_model=CallFeedback)
-def feedback(call_id: int, user: User = Depends(current_user), session: Session = Depends(get_session)):
+def feedback(call_id: RowId, user: User = Depends(current_user), session: Session = Depends(get_session)):
     """For the agent: each flagged phrase with its words and second, missing disclosures, and the
     compliant wording. Flags dismissed by a reviewer (or overturned on appeal) are left out."""
     return call_feedback(session, call_for(session, user, call_id))
 
 
 @router.get("/calls/{call_id}/audit", response_model=list[AuditOut])
-def call_audit(call_id: int, user: User = Depends(require("officer", "qa", what="read the audit log")),
+def call_audit(call_id: RowId, user: User = Depends(require("officer", "qa", what="read the audit log")),
                session: Session = Depends(get_session)):
     call_for(session, user, call_id)
     rows = session.exec(select(AuditLog).where(AuditLog.call_id == call_id).order_by(AuditLog.id)).all()

@@ -17,7 +17,7 @@ from ...errors import AudioError
 from .. import audit
 from ..blobs import StoredBlob, TooLarge, safe_filename
 from ..convert import job_out
-from ..deps import ServiceContext, as_utc, get_ctx, get_session, require
+from ..deps import TextId, ServiceContext, as_utc, get_ctx, get_session, require
 from ..jobs import job_counts
 from ..models import JOB_DONE, JOB_FAILED, Batch, Blob, Job, User
 from ..schemas import BatchOut, JobOut, Page, Rejected, UploadOut
@@ -183,7 +183,7 @@ def upload(files: list[UploadFile] = File(..., description="audio files, or zips
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
-def get_job(job_id: str, _: User = Depends(require("qa", "officer", what="see jobs")),
+def get_job(job_id: TextId, _: User = Depends(require("qa", "officer", what="see jobs")),
             session: Session = Depends(get_session)):
     job = session.get(Job, job_id)
     if job is None:
@@ -207,7 +207,7 @@ def list_jobs(status: Literal["queued", "running", "done", "failed"] | None = No
 
 
 @router.get("/batches/{batch_id}", response_model=BatchOut)
-def get_batch(batch_id: str, _: User = Depends(require("qa", "officer", what="see batches")),
+def get_batch(batch_id: TextId, _: User = Depends(require("qa", "officer", what="see batches")),
               session: Session = Depends(get_session)):
     batch = session.get(Batch, batch_id)
     if batch is None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 from sqlalchemy import func
 from sqlmodel import Session, select
 
 from .. import reports
-from ..deps import as_utc, current_user, get_session, require
+from ..deps import OptionalRowId, as_utc, current_user, get_session, require
 from ..feedback import agent_feedback
 from ..models import AuditLog, User
 from ..schemas import AgentFeedback, AuditOut, CountRow, Page, PrecisionRow
@@ -47,7 +48,8 @@ def report_precision(date_from: datetime | None = None, date_to: datetime | None
 
 
 @router.get("/agents/{agent_id}/feedback", response_model=AgentFeedback)
-def feedback_for_agent(agent_id: str, date_from: datetime | None = None, date_to: datetime | None = None,
+def feedback_for_agent(agent_id: Annotated[str, PathParam(min_length=1, max_length=128)],
+                       date_from: datetime | None = None, date_to: datetime | None = None,
                        user: User = Depends(current_user), session: Session = Depends(get_session)):
     """An agent's feedback over a period: per rule how often, the compliant wording, and every call."""
     if user.role == "agent" and user.agent_id != agent_id:
@@ -57,7 +59,7 @@ def feedback_for_agent(agent_id: str, date_from: datetime | None = None, date_to
 
 @router.get("/audit", response_model=Page[AuditOut])
 def audit_log(entity_type: str | None = Query(None, max_length=32), entity_id: str | None = Query(None, max_length=64),
-              call_id: int | None = None, actor: str | None = Query(None, max_length=128),
+              call_id: OptionalRowId = None, actor: str | None = Query(None, max_length=128),
               action: str | None = Query(None, max_length=64),
               page: int = Query(1, ge=1, le=100000), page_size: int = Query(100, ge=1, le=1000),
               _: User = Depends(require("officer", what="read the audit log")), session: Session = Depends(get_session)):

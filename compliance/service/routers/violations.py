@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from ...store import CallRecord, ViolationRecord
 from ..convert import violation_out
-from ..deps import as_utc, call_for, current_user, get_session, require
+from ..deps import RowId, as_utc, call_for, current_user, get_session, require
 from ..models import User
 from ..review import APPEAL, DECISION, REVIEW, ReviewError, transition
 from ..schemas import AppealIn, DecisionIn, Page, ReviewIn, ViolationOut
@@ -54,7 +54,7 @@ def review_queue(status: Literal["open", "confirmed", "dismissed", "escalated", 
                               page_size=page_size)
 
 
-def _load(session: Session, user: User, violation_id: int) -> tuple[ViolationRecord, CallRecord]:
+def _load(session: Session, user: User, violation_id: RowId) -> tuple[ViolationRecord, CallRecord]:
     violation = session.get(ViolationRecord, violation_id)
     if violation is None:
         raise HTTPException(404, f"no violation {violation_id}")
@@ -62,7 +62,7 @@ def _load(session: Session, user: User, violation_id: int) -> tuple[ViolationRec
 
 
 @router.get("/violations/{violation_id}", response_model=ViolationOut)
-def get_violation(violation_id: int, user: User = Depends(current_user), session: Session = Depends(get_session)):
+def get_violation(violation_id: RowId, user: User = Depends(current_user), session: Session = Depends(get_session)):
     violation, call = _load(session, user, violation_id)
     return violation_out(violation, call)
 
@@ -77,7 +77,7 @@ def _apply(session, user, violation_id, table, action, note, kind):
 
 @router.post("/violations/{violation_id}/review", response_model=ViolationOut,
              responses={409: {"description": "not in a state this action applies to"}})
-def review(violation_id: int, body: ReviewIn, user: User = Depends(require("officer", what="review violations")),
+def review(violation_id: RowId, body: ReviewIn, user: User = Depends(require("officer", what="review violations")),
            session: Session = Depends(get_session)):
     """Confirm, dismiss as a false positive (a note is required), or escalate."""
     return _apply(session, user, violation_id, REVIEW, body.action, body.note, "review")
@@ -85,7 +85,7 @@ def review(violation_id: int, body: ReviewIn, user: User = Depends(require("offi
 
 @router.post("/violations/{violation_id}/appeal", response_model=ViolationOut,
              responses={409: {"description": "only a confirmed violation can be appealed"}})
-def appeal(violation_id: int, body: AppealIn, user: User = Depends(require("agent", what="appeal violations")),
+def appeal(violation_id: RowId, body: AppealIn, user: User = Depends(require("agent", what="appeal violations")),
            session: Session = Depends(get_session)):
     """The agent acknowledges a confirmed violation, or disputes it (with a note)."""
     if user.role != "agent":
@@ -95,7 +95,7 @@ def appeal(violation_id: int, body: AppealIn, user: User = Depends(require("agen
 
 @router.post("/violations/{violation_id}/decision", response_model=ViolationOut,
              responses={409: {"description": "only a disputed violation can be decided"}})
-def decide(violation_id: int, body: DecisionIn, user: User = Depends(require("officer", what="decide appeals")),
+def decide(violation_id: RowId, body: DecisionIn, user: User = Depends(require("officer", what="decide appeals")),
            session: Session = Depends(get_session)):
     """An officer decides a dispute: uphold the violation, or overturn it."""
     return _apply(session, user, violation_id, DECISION, body.decision, body.note, "appeal")
