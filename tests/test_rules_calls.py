@@ -54,20 +54,26 @@ def test_call_ground_truth(path, eng):
             assert any(v.matched_text in p["text"] or p["text"] in v.context for p in planted) or planted
 
 
+# Confusions whisper-base makes on these calls (shared/audio/calls/README.md), plus number forms,
+# full-width percent signs, missing punctuation and Traditional characters.
+ASR_NOISE = [("保险", "抱歉"), ("保本", "爆本"), ("理财经理", "李财经理"), ("赎回", "熟悔"),
+             ("5%", "百分之五"), ("%", "％"), ("，", " "), ("。", " ")]
+
+
 @pytest.mark.parametrize("path", _calls() or [None], ids=lambda p: p.stem if p else "absent")
 def test_call_survives_asr_style_noise(path, eng):
-    """Whisper writes Traditional characters, full-width digits and words for numbers and drops
-    punctuation; the same categories must still be found."""
+    """The same findings, exactly, when the turns read like whisper output."""
     if path is None:
         pytest.skip(f"{CALLS} (shared synthetic calls) is not beside the checkout")
-    from compliance.textnorm import to_simplified  # noqa: F401  (the pipeline's normaliser)
     import opencc
 
     s2t = opencc.OpenCC("s2t")
     d = json.loads(path.read_text(encoding="utf-8"))
     utts = _utts(d)
     for u in utts:
-        u.text = s2t.convert(u.text).replace("5%", "百分之五").replace("%", "％")
+        for a, b in ASR_NOISE:
+            u.text = u.text.replace(a, b)
+        u.text = s2t.convert(u.text)
     got = {(v.utterance_index, v.category) for v in detect(utts, eng)}
     want = {(v["turn_index"], v["category"]) for v in d["violations"]}
-    assert want <= got
+    assert got == want

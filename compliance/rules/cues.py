@@ -16,7 +16,7 @@ NEG_WORDS_EN = 5
 
 # Single characters and words that negate what follows them in the same clause.
 NEG_ZH = ("不", "没", "无", "非", "未", "别", "勿", "莫", "谁也", "难以", "禁止", "严禁", "杜绝", "拒绝", "防止",
-          "避免", "谨防", "警惕", "切勿", "提防")
+          "避免", "谨防", "警惕", "切勿", "提防", "以免", "免得")
 # Expressions that contain a negation character but do not negate the following claim.
 PSEUDO_NEG_ZH = (
     "非常", "无论", "不管", "不论", "不仅", "不但", "不光", "不只", "不少", "不错", "不久", "不断",
@@ -169,7 +169,8 @@ META_ZH = ("违规表述", "属于违规", "等话术", "等表述", "等误导"
 META_EN = ("red flag", "is prohibited", "are prohibited", "such claims", "such statements",
            "is a warning sign", "are warning signs")
 # Advice to the listener ("if you ..., file a complaint") is not the speaker's own intent.
-ADVICE_ZH = ("如果您", "如您", "如有", "您可以拨打", "可以拨打", "可向", "可以向", "请拨打", "请您拨打")
+ADVICE_ZH = ("如果您", "如您", "如有", "您可以拨打", "可以拨打", "可向", "可以向", "请拨打", "请您拨打", "不要被", "请务必",
+             "务必", "提高警惕", "以免", "谨防", "警惕", "切勿", "千万不要")
 ADVICE_EN = ("if you", "you can", "you may", "you should", "you have the right", "you could", "someone who",
              "anyone who", "never ", "no legitimate", "do not ", "don't ")
 
