@@ -180,3 +180,10 @@ def test_rule_examples_all_pass():
     bad = [(r.rule_id, r.expected, r.text, r.detail) for r in res if not r.passed]
     assert not bad
     assert len(res) >= 200
+
+
+def test_evidence_keeps_the_speakers_characters(eng):
+    vs = detect_text("這個產品爆本的，您放心", packs=eng)
+    v = [v for v in vs if v.category == "guarantee_of_principal"][0]
+    assert v.matched_text == "爆本"
+    assert v.context.startswith("這個產品【爆本】")

@@ -475,10 +475,13 @@ def to_violation(cr: Compiled, utt: Utterance, norm: str, m: Match | None, reaso
         kind = "signal" if cr.pack.info.kind == "signal" else "utterance"
     if m is not None and norm:
         start, end = _span_time(utt, norm, m.start, m.end)
-        matched = norm[m.start:m.end]
-        a, b = max(0, m.start - 25), min(len(norm), m.end + 25)
-        context = ("…" if a > 0 else "") + norm[a:m.start] + "【" + matched + "】" + norm[m.end:b] + (
-            "…" if b < len(norm) else "")
+        # Evidence in the speaker's own characters (Traditional, full-width, the ASR's homophone)
+        # when normalisation kept the offsets; otherwise in normalised form.
+        src = utt.text if len(utt.text) == len(norm) else norm
+        matched = src[m.start:m.end]
+        a, b = max(0, m.start - 25), min(len(src), m.end + 25)
+        context = ("…" if a > 0 else "") + src[a:m.start] + "【" + matched + "】" + src[m.end:b] + (
+            "…" if b < len(src) else "")
     else:
         start, end = utt.start, utt.end
         matched = utt.text
