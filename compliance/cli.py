@@ -179,21 +179,22 @@ def _batch_summary(results, failures) -> None:
 
 
 @models_app.command("list")
-def models_list() -> None:
+def models_list(verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show where each model lives.")) -> None:
     """Show the models in the manifest and whether each is installed."""
     from .models import entry_dir, is_installed, load_manifest
 
     settings = load_settings()
     manifest = load_manifest(settings.manifest)
     table = Table(title=f"models ({settings.manifest})")
-    for col in ("role", "name", "default", "source", "license", "installed", "location"):
+    for col in ("role", "name", "default", "source", "license", "installed") + (("location",) if verbose else ()):
         table.add_column(col, overflow="fold")
     for m in manifest.models:
         where = entry_dir(m, settings)
         src = m.source.type + (f": {', '.join(m.source.packages)}" if m.source.packages else
                                f": {m.source.repo}" if m.source.repo else "")
         installed = "hub" if m.source.type == "hub" else ("yes" if is_installed(m, settings) else "[red]no")
-        table.add_row(m.role, m.name, "*" if m.default else "", src, m.license, installed, str(where or "-"))
+        row = [m.role, m.name, "*" if m.default else "", src, m.license, installed]
+        table.add_row(*row, *([str(where or "-")] if verbose else []))
     console.print(table)
 
 
