@@ -106,8 +106,11 @@ def make_engine(url: str) -> Engine:
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
     sqlite = url.startswith("sqlite")
+    in_memory = sqlite and (url in ("sqlite://", "sqlite:///") or ":memory:" in url)
+    # A server runs up to 40 request threads plus its workers: room for all of them.
+    pool = {} if in_memory else {"pool_size": 10, "max_overflow": 40, "pool_timeout": 60}
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30} if sqlite else {},
-                           pool_pre_ping=not sqlite)
+                           pool_pre_ping=not sqlite, **pool)
     if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
     # The schema is Alembic's (compliance/migrations): bring the database to the newest revision.

@@ -75,6 +75,7 @@ def user_for_token(session: Session, token: str) -> tuple[User, ApiToken] | None
         session.add(record)
         session.commit()
         session.refresh(user)
+        session.refresh(record)
     return user, record
 
 

@@ -27,12 +27,22 @@ class Crypto:
             return cls(secret_key)
         path = Path(data_dir) / "secret.key"
         if not path.exists():
+            # Written aside, then linked into place: processes starting together (API and workers
+            # on one volume) all end up with the one key that won, never with a half-written file.
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            tmp = path.with_name(f".secret.key.{os.getpid()}.{secrets.token_hex(4)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 os.write(fd, secrets.token_urlsafe(32).encode())
+                os.fsync(fd)
             finally:
                 os.close(fd)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
         return cls(path.read_text().strip())
 
     def encrypt(self, text: str | None) -> str | None:

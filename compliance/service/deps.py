@@ -64,6 +64,8 @@ def current_token(request: Request, credentials: HTTPAuthorizationCredentials | 
 def current_user(request: Request, token: str = Depends(current_token),
                  session: Session = Depends(get_session)) -> User:
     found = user_for_token(session, token)
+    # Give the connection back now: a long request (an upload) must not hold one while it streams.
+    session.close()
     if found is None:
         raise HTTPException(401, "invalid, expired or revoked token", headers={"WWW-Authenticate": "Bearer"})
     user, record = found
