@@ -55,3 +55,31 @@ def test_a_database_from_before_migrations_is_adopted_with_its_data(tmp_path):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT source_name, agent_id FROM call")).one() == ("old.flac", None)
         assert conn.execute(text("SELECT status FROM violation")).scalar_one() == "open"
+
+
+def test_the_store_keeps_its_promises_on_both_databases(db_url, monkeypatch):  # noqa: F811
+    import pytest
+    from sqlmodel import Session, func, select
+
+    from compliance import store
+    from test_store import _result
+
+    engine = store.make_engine(db_url)
+
+    def count(session, table):
+        return session.exec(select(func.count()).select_from(table)).one()
+
+    with Session(engine) as s:
+        first = store.save_call(s, _result(), meta={"agent_id": "A1", "product": "fund"})
+        again = store.save_call(s, _result(n_viol=3))
+        assert first.id == again.id and count(s, store.CallRecord) == 1 and count(s, store.ViolationRecord) == 1
+        replaced = store.save_call(s, _result(n_viol=2), replace=True)
+        assert replaced.agent_id == "A1" and count(s, store.ViolationRecord) == 2  # metadata survives a replace
+        assert {v.status for v in s.exec(select(store.ViolationRecord)).all()} == {"open"}
+    monkeypatch.setattr(store, "_add_violations", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("disk full")))
+    with Session(engine) as s:
+        with pytest.raises(RuntimeError):
+            store.save_call(s, _result(sha="b" * 64))
+    with Session(engine) as s:
+        assert count(s, store.CallRecord) == 1 and store.find_call(s, "b" * 64) is None
+    engine.dispose()

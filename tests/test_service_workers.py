@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from test_service_support import (FakeAnalyzer, client, free_port, make_users, service_settings, trimmed_call,
+from test_service_support import (FakeAnalyzer, client, db_url, free_port, make_users, service_settings, trimmed_call,  # noqa: F401
                                   wait_job)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -248,3 +248,30 @@ def test_a_worker_that_lost_its_lease_stores_nothing(queue_env, tmp_path):
     with Session(engine) as session:
         assert session.exec(select(func.count()).select_from(store.CallRecord)).one() == 0
         assert session.get(Job, job.id).status == "running"
+
+
+def test_workers_racing_for_one_job_one_wins(tmp_path, db_url):  # noqa: F811  (SQLite and PostgreSQL)
+    from compliance import store
+    from compliance.service import jobs
+    from compliance.service.blobs import BlobStore
+
+    engine = store.make_engine(db_url)
+    blobs = BlobStore(tmp_path / "blobs")
+    job = _queued_job(tmp_path, engine, blobs)
+    svc = service_settings(lease_s=30)
+    start = threading.Barrier(6)
+    winners = []
+
+    def race(i):
+        start.wait()
+        claimed = jobs.claim_next(engine, f"w{i}", svc)
+        if claimed is not None:
+            winners.append((i, claimed.id))
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(winners) == 1 and winners[0][1] == job.id
+    engine.dispose()
