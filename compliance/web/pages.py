@@ -1,0 +1,128 @@
+"""The HTML pages. Each is a small server-rendered shell (header, navigation for the user's role,
+the UI strings) whose script fetches its data from the JSON API. A page checks the login cookie and
+the role before it is served: no cookie -> the login page; a role that may not see it -> 403."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session
+
+from .. import __version__
+from ..service.auth import user_for_token
+from ..service.convert import user_out
+from ..service.deps import SESSION_COOKIE, call_for
+from ..service.models import User
+from . import TEMPLATES, i18n
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(TEMPLATES))
+
+#: page -> roles that may open it (admins may open everything)
+PAGE_ROLES = {
+    "queue": ("officer", "qa"),
+    "call": ("officer", "qa", "agent"),
+    "batches": ("qa",),
+    "agent": ("agent", "officer", "qa"),
+    "dashboard": ("officer", "qa"),
+}
+#: navigation, in order: (page, path, label key)
+NAV = (("queue", "/app/queue", "nav.queue"), ("batches", "/app/batches", "nav.batches"),
+       ("agent", "/app/agent", "nav.agent"), ("dashboard", "/app/dashboard", "nav.dashboard"))
+HOME = {"officer": "/app/queue", "admin": "/app/queue", "qa": "/app/batches", "agent": "/app/agent"}
+
+
+def allowed(user: User, page: str) -> bool:
+    return user.role == "admin" or user.role in PAGE_ROLES[page]
+
+
+def _user(request: Request) -> User | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    with Session(request.app.state.ctx.engine) as session:
+        found = user_for_token(session, token)
+    return found[0] if found else None
+
+
+def _lang(request: Request) -> str:
+    return i18n.pick(request.headers.get("accept-language"), request.cookies.get("lang"))
+
+
+def _render(request: Request, template: str, page: str, user: User | None, status: int = 200, **extra):
+    lang = _lang(request)
+    strings = i18n.table(lang)
+    nav = []
+    if user is not None:
+        # QA and officers see the agent page only for a chosen agent, so it is not in their menu
+        nav = [(p, path, strings[key]) for p, path, key in NAV
+               if allowed(user, p) and not (p == "agent" and user.role != "agent")]
+    context = {"page": page, "lang": lang, "t": strings, "version": __version__, "nav": nav,
+               "me": user_out(user).model_dump() if user else None, "home": HOME,
+               "i18n_json": json.dumps(strings, ensure_ascii=False), **extra}
+    context["me_json"] = json.dumps(context["me"], ensure_ascii=False)
+    context["extra_json"] = json.dumps(extra, ensure_ascii=False, default=str)
+    response = templates.TemplateResponse(request, template, context, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _page(request: Request, page: str, template: str, **extra):
+    user = _user(request)
+    if user is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/?next={target}", status_code=303)
+    if not allowed(user, page):
+        return _render(request, "forbidden.html", page, user, status=403)
+    return _render(request, template, page, user, **extra)
+
+
+@router.get("/", response_class=HTMLResponse)
+def login_page(request: Request):
+    user = _user(request)
+    if user is not None:
+        return RedirectResponse(HOME.get(user.role, "/app/queue"), status_code=303)
+    return _render(request, "login.html", "login", None)
+
+
+@router.get("/app", response_class=HTMLResponse)
+@router.get("/app/", response_class=HTMLResponse)
+def app_home(request: Request):
+    user = _user(request)
+    return RedirectResponse(HOME.get(user.role, "/app/queue") if user else "/", status_code=303)
+
+
+@router.get("/app/queue", response_class=HTMLResponse)
+def queue_page(request: Request):
+    return _page(request, "queue", "queue.html")
+
+
+@router.get("/app/calls/{call_id}", response_class=HTMLResponse)
+def call_page(request: Request, call_id: int):
+    user = _user(request)
+    if user is not None and allowed(user, "call"):
+        with Session(request.app.state.ctx.engine) as session:
+            try:
+                call_for(session, user, call_id)
+            except HTTPException as exc:
+                return _render(request, "forbidden.html", "call", user, status=exc.status_code,
+                               detail=exc.detail)
+    return _page(request, "call", "call.html", call_id=call_id)
+
+
+@router.get("/app/batches", response_class=HTMLResponse)
+def batches_page(request: Request):
+    return _page(request, "batches", "batches.html")
+
+
+@router.get("/app/agent", response_class=HTMLResponse)
+def agent_page(request: Request):
+    return _page(request, "agent", "agent.html")
+
+
+@router.get("/app/dashboard", response_class=HTMLResponse)
+def dashboard_page(request: Request):
+    return _page(request, "dashboard", "dashboard.html")
