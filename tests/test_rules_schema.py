@@ -142,3 +142,10 @@ def test_shipped_packs_all_valid():
         assert p.info.version
         for r in p.rules:
             assert r.regulation.document and r.regulation.article
+
+
+def test_duplicate_yaml_key_is_rejected(tmp_path):
+    text = ("pack: {id: t, version: '1.0', language: zh, title: t}\n"
+            "rules:\n  - id: T-1\n    title: 保本\n    title: 保息\n")
+    with pytest.raises(RuleError, match=r"line 5: not valid YAML: duplicate key 'title'"):
+        load_pack_file(_write(tmp_path, text))

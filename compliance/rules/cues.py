@@ -27,7 +27,8 @@ PSEUDO_NEG_ZH = (
     "不客气", "别客气", "不就是", "不就", "不也是", "不都是",
 )
 # Directly after the match (same clause): the claim is denied or called false.
-POST_NEG_ZH = ("是不可能", "不可能的", "是不存在", "不存在的", "是没有的", "是不会有的", "做不到",
+POST_NEG_ZH = ("不了", "不下来", "已经没有", "现在没有了", "早就没有了", "没有了", "已经不存在", "已经取消", "不再有",
+               "是以前的", "以前的产品", "以前才有", "是不可能", "不可能的", "是不存在", "不存在的", "是没有的", "是不会有的", "做不到",
                "是骗人", "是骗子", "是假的", "都是假的", "是误导", "的说法不对", "这种说法",
                "是错误的", "是违规", "是不对的", "不对", "不靠谱", "不可信", "千万不要", "不要点",
                "别点", "不要信", "别信", "的话术", "之类的话", "这样的话", "那是骗", "是不能")
@@ -81,7 +82,7 @@ def negation(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
             m = _NEG_ZH.search(window)
             if m:
                 return m.group(0)
-        tail = text[end:min(ce, end + 8)]
+        tail = text[end:min(ce, end + 10)]
         if tail:
             m = _POST_START_ZH.search(tail) or _POST_ANY_ZH.search(tail)
             if m:

@@ -13,7 +13,22 @@ from pydantic import ValidationError
 from ..errors import RuleError
 from .schema import PackFile, PackInfo, Rule
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: 10x faster
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when available: 10x faster
+    """Safe loader that rejects duplicate keys (YAML would silently keep the last one)."""
+
+
+def _mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 
 
@@ -80,7 +95,7 @@ def load_pack_file(path: str | Path) -> Pack:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise RuleError(f"{path}:{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+        raise RuleError(f"{path}:{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
     if not isinstance(raw, dict):
         raise RuleError(f"{path}: pack: field '(root)': expected a mapping with 'pack' and 'rules'")
     rules_raw = raw.get("rules")
