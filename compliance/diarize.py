@@ -56,6 +56,15 @@ class DiarizationParams:
     #: only clean (non-overlapped) frames feed the embeddings, when there are enough of them
     exclude_overlap: bool = True
     segmentation_batch_size: int = 16
+    #: frame-level resegmentation with CAM++ (see `resegment`); False = pyannote's output as is
+    resegment: bool = True
+    #: local embedding window (s) and decision hop (s) of the resegmentation
+    reseg_window: float = 0.5
+    reseg_hop: float = 0.04
+    #: cost of a speaker change in the Viterbi pass (in cosine-similarity x seconds)
+    reseg_switch_cost: float = 0.12
+    #: non-speech gaps shorter than this inside one speaker's speech count as that speaker's
+    fill_gap: float = 0.5
 
 
 def _quiet_import_pyannote():
@@ -156,6 +165,113 @@ def embed_chunks(embedder, file, binary_segmentations, *, exclude_overlap: bool 
     return emb.reshape(num_chunks, num_speakers, dim)
 
 
+def _activity(annotation, labels: list[str], n: int, hop: float) -> np.ndarray:
+    """(speakers, n) boolean activity on a `hop` grid."""
+    act = np.zeros((len(labels), n), dtype=bool)
+    for seg, _, label in annotation.itertracks(yield_label=True):
+        a, b = int(round(seg.start / hop)), int(round(seg.end / hop))
+        act[labels.index(label), max(a, 0):min(b, n)] = True
+    return act
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def resegment(embedder, frames: np.ndarray, annotation, params: DiarizationParams) -> list[SpeakerTurn]:
+    """Frame-level speaker decision inside pyannote's speech regions.
+
+    pyannote decides "who" per 10 s chunk (local segmentation speakers -> global clusters); when
+    two voices are alike the segmentation model may give one local speaker to both, and a short
+    reply right after a long turn inherits the long turn's label. Here every `reseg_hop` gets a
+    local CAM++ embedding (a `reseg_window` box of body frames, speech only), scored by cosine
+    against each speaker's centroid (pooled over its non-overlapped speech); a Viterbi pass with a
+    switch cost picks one speaker per speech frame. Where pyannote reports two simultaneous
+    speakers, the second one is kept (overlap), so backchannels survive. Speech activity itself
+    is pyannote's, with pauses shorter than `fill_gap` inside one speaker's speech filled."""
+    base = embedder.hop  # 0.02 s body frames
+    labels = sorted(annotation.labels())
+    n = frames.shape[0]
+    if not labels or n == 0:
+        return []
+    act = _activity(annotation, labels, n, base)
+    speech = act.any(axis=0)
+    exclusive = act & (act.sum(axis=0) == 1)
+    weights = exclusive.astype(np.float32)
+    keep = weights.sum(axis=1) >= max(2, int(0.3 / base))
+    if keep.sum() < 2:  # one speaker (or nothing to compare): nothing to decide
+        return _annotation_to_turns(annotation)
+    labels = [l for l, k in zip(labels, keep) if k]
+    act, weights = act[keep], weights[keep]
+    cent = embedder.pool(frames, weights)
+    cent /= np.linalg.norm(cent, axis=1, keepdims=True)
+    # local embeddings: box-window statistics of speech frames, via cumulative sums
+    step = max(1, int(round(params.reseg_hop / base)))
+    half = max(1, int(round(params.reseg_window / base / 2)))
+    sw = speech.astype(np.float64)
+    x = frames.astype(np.float64) * sw[:, None]
+    c0 = np.r_[0.0, np.cumsum(sw)]
+    c1 = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])
+    c2 = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x * frames, axis=0)])
+    centers = np.arange(0, n, step)
+    lo, hi = np.clip(centers - half, 0, n), np.clip(centers + half + 1, 0, n)
+    cnt = (c0[hi] - c0[lo])[:, None]
+    ok = (cnt[:, 0] >= 3) & speech[centers]
+    mean = (c1[hi] - c1[lo]) / np.maximum(cnt, 1)
+    var = np.maximum((c2[hi] - c2[lo]) / np.maximum(cnt, 1) - mean ** 2, 0) * cnt / np.maximum(cnt - 1, 1)
+    stats = np.hstack([mean, np.sqrt(var)]).astype(np.float32)
+    score = np.zeros((len(centers), len(labels)), dtype=np.float32)
+    if ok.any():
+        import torch
+
+        with torch.inference_mode():
+            e = embedder._dense(torch.from_numpy(stats[ok])).numpy()
+        e /= np.linalg.norm(e, axis=1, keepdims=True) + 1e-9
+        score[ok] = e @ cent.T
+    # prior from pyannote: a small bonus for the speakers it says are active there
+    score += 0.05 * act[:, centers].T
+    hop_s = step * base
+    penalty = params.reseg_switch_cost / hop_s * hop_s  # cost per switch, in score units
+    best = _viterbi(score * hop_s / hop_s, penalty, ok | speech[centers])
+    # back to the 20 ms grid
+    lab = np.repeat(best, step)[:n]
+    out: list[SpeakerTurn] = []
+    fill = int(round(params.fill_gap / base))
+    for k, name in enumerate(labels):
+        mine = speech & (lab == k)
+        # fill short pauses between this speaker's own stretches
+        runs = _runs(mine)
+        for (a1, b1), (a2, b2) in zip(runs, runs[1:]):
+            if a2 - b1 <= fill and not (lab[b1:a2][speech[b1:a2]] != k).any():
+                mine[b1:a2] = True
+        # overlap: pyannote says this speaker also talks while another one holds the floor
+        mine |= act[k] & (act.sum(axis=0) >= 2)
+        for a, b in _runs(mine):
+            if (b - a) * base >= 0.1:
+                out.append(SpeakerTurn(name, round(a * base, 3), round(b * base, 3), None))
+    return out
+
+
+def _viterbi(score: np.ndarray, penalty: float, valid: np.ndarray) -> np.ndarray:
+    """Best label sequence maximising sum(score) - penalty * changes (invalid frames: no evidence)."""
+    t, k = score.shape
+    s = np.where(valid[:, None], score, 0.0)
+    acc = s[0].copy()
+    back = np.zeros((t, k), dtype=np.int32)
+    for i in range(1, t):
+        stay = acc
+        j = int(np.argmax(acc))
+        move = acc[j] - penalty
+        back[i] = np.where(stay >= move, np.arange(k), j)
+        acc = np.maximum(stay, move) + s[i]
+    path = np.zeros(t, dtype=np.int32)
+    path[-1] = int(np.argmax(acc))
+    for i in range(t - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path
+
+
 def _relabel(turns: list[SpeakerTurn]) -> list[SpeakerTurn]:
     """SPEAKER_00 is whoever speaks first, SPEAKER_01 next, ..."""
     order: dict[str, str] = {}
@@ -246,7 +362,9 @@ class PyannoteCamppDiarizer:
             warnings.simplefilter("ignore")
             out = self.pipeline(file, num_speakers=num, min_speakers=lo, max_speakers=hi)
         self.last_output = out
-        return _annotation_to_turns(out.speaker_diarization)
+        if not self.params.resegment:
+            return _annotation_to_turns(out.speaker_diarization)
+        return _relabel(resegment(self.embedder, file["_campplus_frames"], out.speaker_diarization, self.params))
 
 
 class PretrainedPipelineDiarizer:
