@@ -15,7 +15,7 @@ function play(callId, item) {
 }
 
 function said(item) {
-  const ctx = item.context || '', i = item.said ? ctx.indexOf(item.said) : -1;
+  const ctx = (item.context || '').replaceAll(`【${item.said}】`, item.said), i = item.said ? ctx.indexOf(item.said) : -1;
   if (i < 0) return [h('mark', {}, item.said || ctx)];
   return [ctx.slice(0, i), h('mark', {}, item.said), ctx.slice(i + item.said.length)];
 }
@@ -52,7 +52,7 @@ function drawTrend(perCall, calls) {
     data: { labels: weeks, datasets: [
       { type: 'line', label: t('agent.perCall'), data: rows.map((r) => +(r.flags / r.calls).toFixed(2)), borderColor: '#d9480f', backgroundColor: '#d9480f', yAxisID: 'y', tension: 0.2 },
       { type: 'line', label: t('agent.missing'), data: rows.map((r) => +(r.missing / r.calls).toFixed(2)), borderColor: '#b7791f', backgroundColor: '#b7791f', yAxisID: 'y', borderDash: [5, 4], tension: 0.2 },
-      { type: 'bar', label: t('agent.calls'), data: rows.map((r) => r.calls), backgroundColor: 'rgba(76,127,208,.25)', yAxisID: 'y2' }] },
+      { type: 'bar', label: t('agent.calls'), data: rows.map((r) => r.calls), backgroundColor: 'rgba(76,127,208,.25)', yAxisID: 'y2', maxBarThickness: 48 }] },
     options: { maintainAspectRatio: false, animation: false, interaction: { mode: 'index', intersect: false },
       scales: { y: { beginAtZero: true, title: { display: true, text: t('agent.perCall') } }, y2: { position: 'right', beginAtZero: true, grid: { drawOnChartArea: false }, ticks: { precision: 0 } } } },
   });
@@ -77,11 +77,11 @@ async function load() {
     return h('section', { class: 'card call-fb', dataset: { call: c.call_id } },
       h('div', { class: 'head' }, h('h2', { style: 'margin:0' }, h('a', { href: `/app/calls/${c.call_id}` }, call.source_name || `#${c.call_id}`)),
         h('span', { class: 'muted' }, fmtDateTime(c.call_time || call.created_at)), c.product ? h('span', {}, c.product) : null,
-        h('div', { class: 'spacer' }), h('span', { class: 'muted' }, `${c.flagged.length} · ${c.missing_disclosures.length}`)),
+        h('div', { class: 'spacer' }), h('span', { class: 'muted' }, `${t('agent.flagged')} ${c.flagged.length} · ${t('agent.missing')} ${c.missing_disclosures.length}`)),
       !c.flagged.length && !c.missing_disclosures.length ? h('p', { class: 'muted' }, t('agent.nothing')) : null,
       c.flagged.map((item) => h('div', { class: 'fb-item', dataset: { vid: item.violation_id } },
         h('div', {}, h('button', { type: 'button', class: 'small play-item', onclick: () => play(c.call_id, item) }, '▶ ', fmtSec(item.start)), h('div', { style: 'margin-top:4px' }, sevBadge(item.severity))),
-        h('div', {}, h('span', { class: 'lbl' }, `${t('agent.said')} · ${item.title}`), h('div', { class: 'said' }, said(item)), item.why ? h('div', { class: 'muted' }, item.why) : null),
+        h('div', {}, h('span', { class: 'lbl' }, `${t('agent.said')} · ${item.title}`), h('div', { class: 'said' }, said(item)), ),
         h('div', {}, h('span', { class: 'lbl' }, t('agent.instead')), h('div', { class: 'instead' }, item.compliant_wording || '—'), item.regulation ? h('div', { class: 'muted' }, item.regulation) : null),
         h('div', { class: 'acts' }, statusBadge(item.status),
           item.status === 'confirmed' && ME.role === 'agent'

@@ -62,6 +62,7 @@ function renderTranscript() {
         mark.append(span);
       } else { mark = null; markFlag = null; bubble.append(span); }
     }
+    bubble.querySelectorAll('mark.flag').forEach(emphasise);
     const tags = [...new Set(hits.values())].map((v) => h('button', { type: 'button', class: 'small flag-tag', dataset: { vid: v.id }, onclick: () => select(v, true) },
       sevBadge(v.severity), ' ', v.title, v.regulation ? h('span', { class: 'muted' }, ` · ${v.regulation.length > 48 ? v.regulation.slice(0, 47) + '…' : v.regulation}`) : null));
     box.append(h('div', { class: `utt ${cls}`, dataset: { start: u.start, end: u.end } },
@@ -71,10 +72,20 @@ function renderTranscript() {
   }
 }
 
-function saidWithContext(v) {
-  const i = v.context && v.matched_text ? v.context.indexOf(v.matched_text) : -1;
-  if (i < 0) return [h('mark', {}, v.matched_text || v.context)];
-  return [v.context.slice(0, i), h('mark', {}, v.matched_text), v.context.slice(i + v.matched_text.length)];
+// inside a highlighted run of words, make the exact matched words stand out
+function emphasise(mark) {
+  const v = state.flags.find((f) => String(f.id) === mark.dataset.vid);
+  const text = mark.textContent, m = v && v.matched_text;
+  const i = m ? text.indexOf(m) : -1;
+  if (i < 0 || m.length === text.length) return;
+  mark.replaceChildren(text.slice(0, i), h('b', { class: 'hit' }, m), text.slice(i + m.length));
+}
+
+export function saidWithContext(v) {
+  const ctx = (v.context || '').replaceAll(`【${v.matched_text}】`, v.matched_text);
+  const i = ctx && v.matched_text ? ctx.indexOf(v.matched_text) : -1;
+  if (i < 0) return [h('mark', {}, v.matched_text || ctx)];
+  return [ctx.slice(0, i), h('mark', {}, v.matched_text), ctx.slice(i + v.matched_text.length)];
 }
 
 function auditFor(v) {

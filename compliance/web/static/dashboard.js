@@ -11,6 +11,7 @@ const PALETTE = ['#1f5fbf', '#d9480f', '#2b8a3e', '#ae3ec9', '#e0a526', '#0c8599
 Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
 Chart.defaults.animation = false;
 Chart.defaults.maintainAspectRatio = false;
+Chart.defaults.datasets.bar.maxBarThickness = 36;
 
 function draw(id, config, header, rows) {
   charts[id]?.destroy();
