@@ -1,0 +1,171 @@
+"""The live-stream hub of one server process: the shared ASR worker, the rule engine, the open
+streams, their watchers (supervisors, agents), admission control, durability and recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import threading
+import time
+
+from .asr import AsrWorker
+from .storage import LiveStore
+
+log = logging.getLogger("compliance.live.hub")
+
+WATCH_QUEUE = 1000
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+class LiveHub:
+    def __init__(self, ctx, *, transcriber=None) -> None:
+        self.ctx = ctx
+        self.store = LiveStore(ctx)
+        #: most streams at once (COMPLIANCE_LIVE_MAX_STREAMS)
+        self.max_streams = int(_env_float("COMPLIANCE_LIVE_MAX_STREAMS", 4))
+        #: refuse new streams (and warn open ones) past this ASR lag, seconds (COMPLIANCE_LIVE_MAX_LAG_S)
+        self.max_lag_s = _env_float("COMPLIANCE_LIVE_MAX_LAG_S", 4.0)
+        self.vad_options: dict = {}
+        self.publish_utterances = True
+        self.asr = AsrWorker(self._make_transcriber)
+        if transcriber is not None:
+            self.asr.transcriber = transcriber
+        self._rules = None
+        self.streams: dict[str, object] = {}
+        self.watchers: set = set()
+        self.tasks: set = set()
+        self._db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="live-db")
+        self._db_pending: list = []
+        self._lock = threading.Lock()
+        self.recovered: list = []
+        self._linker: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # ------------------------------------------------------------------ models
+    def _make_transcriber(self):
+        from ..pipeline import Analyzer
+
+        return Analyzer(self.ctx.settings, engine=self.ctx.engine).transcriber
+
+    @property
+    def rules(self):
+        if self._rules is None:
+            from ..detect import load_packs
+
+            self._rules = load_packs()
+        return self._rules
+
+    # ------------------------------------------------------------------ lifecycle
+    def startup(self) -> None:
+        self.asr.start()
+        try:
+            self.recovered = self.store.recover()
+        except Exception:
+            log.exception("live: recovery of interrupted streams failed")
+        self._stop.clear()
+        self._linker = threading.Thread(target=self._link_loop, name="live-linker", daemon=True)
+        self._linker.start()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self.asr.stop()
+        self._db.shutdown(wait=True)
+        self._db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="live-db")
+
+    def _link_loop(self) -> None:
+        """Link live alerts to the post-call violations once the streams' jobs are done."""
+        from sqlmodel import Session, select
+
+        from .storage import LiveStreamRecord
+
+        while not self._stop.wait(2.0):
+            try:
+                with Session(self.ctx.engine) as session:
+                    ids = session.exec(select(LiveStreamRecord.id).where(
+                        LiveStreamRecord.job_id.is_not(None), LiveStreamRecord.linked_at.is_(None))).all()
+                for stream_id in ids:
+                    self.store.link(stream_id)
+            except Exception:
+                log.exception("live: linking alerts failed")
+
+    # ------------------------------------------------------------------ admission
+    def admit(self) -> str | None:
+        """None if a new stream may start, else why not."""
+        if len(self.streams) >= self.max_streams:
+            return f"over capacity: {len(self.streams)} live streams already (the most is {self.max_streams})"
+        lag = self.asr.lag_s()
+        if lag > self.max_lag_s:
+            return f"over capacity: transcription is {lag:.1f} s behind (the limit is {self.max_lag_s:g} s)"
+        return None
+
+    # ------------------------------------------------------------------ database writes, in order
+    def db(self, fn, *args) -> None:
+        fut = self._db.submit(fn, *args)
+        self._db_pending.append(fut)
+        self._db_pending = [f for f in self._db_pending if not f.done()]
+
+    async def db_flush(self) -> None:
+        pending = [asyncio.wrap_future(f) for f in self._db_pending]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # ------------------------------------------------------------------ watchers
+    def publish(self, session, event: dict) -> None:
+        payload = {**event, "stream_id": session.id, "agent_id": session.agent_id}
+        for watcher in list(self.watchers):
+            watcher.offer(payload)
+
+    def snapshot(self, user) -> list[dict]:
+        out = []
+        for s in list(self.streams.values()):
+            if not visible(user, s.agent_id):
+                continue
+            out.append({"stream_id": s.id, "agent_id": s.agent_id, "channels": s.channels,
+                        "started_at": s.started_at, "t": round(s.t, 3), "utterances": s.utterances,
+                        "alerts": list(s.alerts.values())})
+        return out
+
+    def stats(self) -> dict:
+        return {"streams": len(self.streams), "max_streams": self.max_streams, "lag_s": round(self.asr.lag_s(), 3),
+                "max_lag_s": self.max_lag_s, "asr_rtf": round(self.asr.rtf, 3),
+                "asr_busy_s": round(self.asr.busy_s, 1), "asr_decoded_s": round(self.asr.decoded_s, 1),
+                "asr_max_wait_s": round(self.asr.max_wait_s, 3)}
+
+
+def visible(user, agent_id: str | None) -> bool:
+    if user.role != "agent":
+        return True
+    return bool(user.agent_id) and agent_id == user.agent_id
+
+
+class Watcher:
+    """A supervisor's or agent's subscription: events of the streams the user may see."""
+
+    def __init__(self, user, loop: asyncio.AbstractEventLoop, utterances: bool = False) -> None:
+        self.user, self.loop, self.utterances = user, loop, utterances
+        self.queue: asyncio.Queue = asyncio.Queue(WATCH_QUEUE)
+        self.dropped = 0
+
+    def offer(self, event: dict) -> None:
+        if not visible(self.user, event.get("agent_id")):
+            return
+        if event["type"] in ("utterance", "partial") and not self.utterances:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+_ = time

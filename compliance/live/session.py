@@ -1,0 +1,277 @@
+"""One live stream: the received PCM goes to the spool file, to each channel's streaming VAD, the
+VAD's finished utterances to the shared ASR worker, their words to the incremental rule engine,
+and the results to the client (and the supervisors) as JSON events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import asdict
+
+import numpy as np
+
+from .asr import FINAL, PARTIAL
+from .detector import LiveDetector, violation_key
+from .protocol import ProtocolError, StartMessage
+from .vad import SR, StreamingVad, Upsampler
+
+log = logging.getLogger("compliance.live.session")
+
+#: seconds of audio before an utterance decoded with it (its words are dropped)
+LEFT_CONTEXT_S = 1.0
+PARTIAL_MIN_S = 1.5
+PARTIAL_EVERY_S = 1.0
+WARN_EVERY_S = 5.0
+
+VIOLATION_FIELDS = ("rule_id", "title", "category", "severity", "kind", "start", "end", "speaker", "role",
+                    "matched_text", "context", "reason", "suggestion", "regulation", "pack")
+
+
+def violation_json(v) -> dict:
+    d = asdict(v)
+    return {k: d[k] for k in VIOLATION_FIELDS}
+
+
+class LiveSession:
+    def __init__(self, hub, stream_id: str, start: StartMessage, user, spool, emit) -> None:
+        self.hub, self.id, self.start, self.user, self.spool = hub, stream_id, start, user, spool
+        self._emit = emit  # async callable(event dict) -> None, to the client
+        self.loop = asyncio.get_running_loop()
+        self.channels = start.channels
+        self.vads = [StreamingVad(ch, **hub.vad_options) for ch in range(self.channels)]
+        self.upsample = [Upsampler() for _ in range(self.channels)] if start.sample_rate == 8000 else None
+        self.detector = LiveDetector(hub.rules, start.language or "zh")
+        self.speakers = None
+        if self.channels == 1:
+            from .speakers import OnlineSpeakers
+
+            self.speakers = OnlineSpeakers()
+        self._carry = b""
+        self.frames = 0  # samples per channel received (source rate)
+        self.pending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._seg_n = 0
+        self._alert_n = 0
+        self.alerts: dict[tuple, dict] = {}  # key -> event sent
+        self._alert_db: dict[str, int] = {}
+        self._partial_at = [0.0] * self.channels
+        self._partial_busy = [False] * self.channels
+        self._warned_at = 0.0
+        self.closed = False
+        self.utterances = 0
+        self.started_at = time.time()
+        self.agent_id = start.call.get("agent_id")
+        self.language = start.language
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def t(self) -> float:
+        """Seconds of call audio received."""
+        return self.frames / self.start.sample_rate
+
+    def role_of(self, channel: int, speaker: str) -> str:
+        if self.channels == 2:
+            return "agent" if channel == self.start.agent_channel else "customer"
+        return self.speakers.role(speaker) if self.speakers else "unknown"
+
+    async def emit(self, event: dict, *, publish: bool = False) -> None:
+        event.setdefault("t", round(self.t, 3))
+        if publish:
+            self.hub.publish(self, event)
+        if not self.closed:
+            try:
+                await self._emit(event)
+            except Exception:  # the client went away; the receive loop will notice
+                self.closed = True
+
+    def _spawn(self, coro) -> None:
+        task = self.loop.create_task(coro)
+        self.hub.tasks.add(task)
+        task.add_done_callback(self.hub.tasks.discard)
+
+    # ------------------------------------------------------------------ audio in
+    async def feed(self, data: bytes) -> None:
+        if len(data) > 0:
+            self.spool.append(data)
+            if self.spool.due():
+                await asyncio.to_thread(self.spool.sync)
+        data = self._carry + data if self._carry else data
+        fb = self.start.frame_bytes
+        n = len(data) - len(data) % fb
+        self._carry = data[n:]
+        if n == 0:
+            return
+        pcm = np.frombuffer(data[:n], dtype="<i2").astype(np.float32) / 32768.0
+        pcm = pcm.reshape(-1, self.channels).T
+        self.frames += pcm.shape[1]
+        for ch in range(self.channels):
+            x = pcm[ch]
+            if self.upsample is not None:
+                x = self.upsample[ch](x)
+            for seg in self.vads[ch].feed(x):
+                self._final(seg)
+            self._maybe_partial(ch)
+        await self._check_lag()
+
+    async def _check_lag(self) -> None:
+        lag = self.hub.asr.lag_s()
+        now = time.monotonic()
+        if lag > self.hub.max_lag_s and now - self._warned_at > WARN_EVERY_S:
+            self._warned_at = now
+            await self.emit({"type": "warning", "code": "behind", "lag_s": round(lag, 2),
+                             "detail": f"the server is {lag:.1f} s behind real time (alerts are late)"})
+
+    # ------------------------------------------------------------------ ASR
+    def _final(self, seg) -> None:
+        vad = self.vads[seg.channel]
+        ctx_start = max(vad.buffer.base, seg.start - int(LEFT_CONTEXT_S * SR))
+        samples = vad.buffer.get(ctx_start, seg.end)
+        self._seg_n += 1
+        seg_id = f"u{self._seg_n}"
+        context = seg.start - ctx_start
+        offset = ctx_start / SR
+        self.pending += 1
+        self._idle.clear()
+        post = None
+        if self.speakers is not None:
+            embed_audio = samples[context:]
+
+            def post(_words, audio=embed_audio):
+                return self.speakers.assign(audio)
+
+        def done(result, wait):
+            self.loop.call_soon_threadsafe(self._spawn, self._on_final(seg, seg_id, result, wait))
+
+        self.hub.asr.submit(FINAL, samples, context, offset, self.language, done, post=post)
+
+    def _maybe_partial(self, ch: int) -> None:
+        vad = self.vads[ch]
+        start = vad.open_start
+        if start is None or self._partial_busy[ch] or self.closed:
+            return
+        end = vad.open_end
+        now = time.monotonic()
+        if (end - start) / SR < PARTIAL_MIN_S or now - self._partial_at[ch] < PARTIAL_EVERY_S:
+            return
+        if not self.hub.asr.idle():
+            return
+        samples = vad.buffer.get(start, end)
+        self._partial_busy[ch] = True
+        self._partial_at[ch] = now
+
+        def stale() -> bool:
+            return self.closed or vad.open_start != start
+
+        def done(result, _wait):
+            self.loop.call_soon_threadsafe(self._spawn, self._on_partial(ch, start, end, result))
+
+        self.hub.asr.submit(PARTIAL, samples, 0, start / SR, self.language, done, stale=stale)
+
+    async def _on_partial(self, ch: int, start: int, end: int, result) -> None:
+        self._partial_busy[ch] = False
+        if isinstance(result, Exception) or self.vads[ch].open_start != start:
+            return
+        words, _lang = result
+        if not words:
+            return
+        speaker = f"CH{ch}" if self.channels == 2 else (self.speakers.last or "SPK0")
+        from ..transcribe import join_words
+
+        await self.emit({"type": "partial", "channel": ch, "speaker": speaker, "role": self.role_of(ch, speaker),
+                         "start": round(start / SR, 3), "end": round(end / SR, 3),
+                         "text": join_words([w.text for w in words])})
+
+    async def _on_final(self, seg, seg_id: str, result, wait: float) -> None:
+        try:
+            if isinstance(result, Exception):
+                await self.emit({"type": "error", "code": "asr_failed", "fatal": False,
+                                 "detail": f"utterance {seg.start_s:.1f}-{seg.end_s:.1f}s could not be "
+                                           f"transcribed ({type(result).__name__}); the post-call analysis "
+                                           "will redo it"})
+                return
+            words, lang = result[0], result[1]
+            label = result[2] if len(result) > 2 else None
+            if self.language is None and lang:
+                self.language = lang
+            ch = seg.channel
+            speaker = f"CH{ch}" if self.channels == 2 else (label or "SPK0")
+            if self.speakers is not None:
+                for spk, role in self.speakers.roles().items():
+                    self.detector.set_role(spk, role)
+            role = self.role_of(ch, speaker)
+            if not words:
+                return
+            from ..transcribe import join_words
+
+            self.utterances += 1
+            utt = self.detector.add(speaker, ch if self.channels == 2 else None, role, words, seg_id)
+            await self.emit({"type": "utterance", "id": seg_id, "channel": ch, "speaker": speaker, "role": role,
+                             "start": words[0].start, "end": words[-1].end,
+                             "text": join_words([w.text for w in words]),
+                             "asr_wait_s": round(wait, 3)}, publish=self.hub.publish_utterances)
+            new, gone = self.detector.update()
+            for v in new:
+                await self._alert(v, seg_id)
+            for key, v in gone:
+                await self._retract(key, v)
+            del utt
+        finally:
+            self.pending -= 1
+            if self.pending == 0:
+                self._idle.set()
+
+    # ------------------------------------------------------------------ alerts
+    async def _alert(self, v, seg_id: str) -> None:
+        key = violation_key(v, self.detector.whole_call)
+        self._alert_n += 1
+        alert_id = f"{self.id[:8]}-{self._alert_n}"
+        provisional = key in {(r, v.kind) for r in self.detector.whole_call}
+        event = {"type": "violation", "alert_id": alert_id, "utterance_id": seg_id, "provisional": provisional,
+                 **violation_json(v), "delay_s": round(max(0.0, self.t - v.end), 3)}
+        self.alerts[key] = event
+        self.hub.db(self._save_alert, alert_id, key, v, provisional, self.t)
+        await self.emit(event, publish=True)
+
+    def _save_alert(self, alert_id, key, v, provisional, at_s) -> None:
+        self._alert_db[alert_id] = self.hub.store.save_alert(self.id, key, v, provisional=provisional, at_s=at_s)
+
+    async def _retract(self, key, v) -> None:
+        event = self.alerts.pop(key, None)
+        if event is None:
+            return
+        alert_id = event["alert_id"]
+        self.hub.db(lambda: self._alert_db.get(alert_id) and self.hub.store.retract_alert(self._alert_db[alert_id]))
+        await self.emit({"type": "retracted", "alert_id": alert_id, "rule_id": v.rule_id,
+                         "reason": "no longer holds given what was said since"}, publish=True)
+
+    # ------------------------------------------------------------------ end
+    async def finish(self, *, complete: bool, status: str, wait_s: float = 600.0) -> dict:
+        """The call is over (complete) or the client is gone: decode what is left, evaluate the
+        whole call, store the audio as a call job. Returns the summary event."""
+        if self._carry:
+            await self.emit({"type": "warning", "code": "partial_sample",
+                             "detail": f"{len(self._carry)} trailing byte(s) did not make a whole sample; dropped"})
+            self._carry = b""
+        if complete:
+            for vad in self.vads:
+                for seg in vad.flush():
+                    self._final(seg)
+            try:
+                await asyncio.wait_for(self._idle.wait(), wait_s)
+            except asyncio.TimeoutError:
+                log.warning("stream %s: gave up waiting for %d utterance(s)", self.id, self.pending)
+        await asyncio.to_thread(self.spool.close)
+        final = self.detector.evaluate()
+        job_id = await asyncio.to_thread(self.hub.store.finish, self.id, status=status, complete=complete,
+                                         start=self.start, user_id=getattr(self.user, "id", None))
+        await self.hub.db_flush()
+        missing = [violation_json(v) for v in final if v.kind == "absence"]
+        return {"type": "summary", "stream_id": self.id, "duration": round(self.t, 3), "complete": complete,
+                "utterances": self.utterances, "violations": [violation_json(v) for v in final],
+                "alerts": len(self.alerts), "missing_disclosures": missing, "job_id": job_id,
+                "post_call": "queued for full analysis" if job_id else "no audio received"}
+
+
+__all__ = ["LiveSession", "ProtocolError", "PARTIAL"]

@@ -1,0 +1,141 @@
+"""Live-stream building blocks without the ASR model: streaming VAD on real calls, the incremental
+rule engine against detect(), the wire protocol's validation, the spool -> WAV path."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+
+def _gt(shared, cid):
+    return json.loads((shared / "audio" / "calls" / f"{cid}.json").read_text(encoding="utf-8"))
+
+
+def _vad_segments(x, chunk):
+    from compliance.live.vad import StreamingVad
+
+    vad = StreamingVad(0)
+    segs = []
+    for i in range(0, len(x), chunk):
+        segs += vad.feed(x[i:i + chunk])
+    return [(s.start, s.end) for s in segs + vad.flush()]
+
+
+def test_streaming_vad_finds_every_turn_whatever_the_frame_size(shared):
+    from compliance.ingest import load_audio
+
+    audio = load_audio(shared / "audio" / "calls" / "dev05.stereo.flac")
+    gt = _gt(shared, "dev05")
+    for ch, who in ((0, "agent"), (1, "customer")):
+        x = audio.samples[ch]
+        segs = _vad_segments(x, 1600)
+        assert segs == _vad_segments(x, 333)  # frames of any size give the same cut
+        for turn in gt["turns"]:
+            if turn["speaker"] != who:
+                continue
+            covered = sum(max(0, min(e / 16000, turn["end"]) - max(s / 16000, turn["start"])) for s, e in segs)
+            assert covered >= 0.9 * (turn["end"] - turn["start"]), (ch, turn)
+        # nothing but speech: the channel is exact zeros outside its speaker's turns
+        speech = [(t["start"], t["end"]) for t in gt["turns"] if t["speaker"] == who]
+        for s, e in segs:
+            assert any(min(e / 16000, b) - max(s / 16000, a) > 0 for a, b in speech), (s, e)
+        assert all(e - s <= 12.5 * 16000 for s, e in segs)
+
+
+def test_upsampler_and_buffer():
+    from compliance.live.vad import AudioBuffer, Upsampler
+
+    up = Upsampler()
+    x = np.sin(np.arange(800) / 10).astype(np.float32)
+    y = np.concatenate([up(x[:300]), up(x[300:])])
+    assert len(y) == 1600 and np.allclose(y[1::2], x)
+    buf = AudioBuffer(capacity=16000)
+    for i in range(20):
+        buf.append(np.full(16000, i, dtype=np.float32))
+    buf.trim(15 * 16000)
+    assert buf.base == 15 * 16000 and buf.get(0, 16 * 16000).tolist() == [15.0] * 16000
+    assert buf.get(19 * 16000, 25 * 16000).tolist() == [19.0] * 16000
+
+
+def _utterances_from_gt(gt):
+    """The ground truth's clauses as final segments with word timings (one word per character)."""
+    from compliance.types import Word
+
+    segs = []
+    for turn in gt["turns"]:
+        for seg in turn["segments"]:
+            n = len(seg["text"])
+            step = (seg["end"] - seg["start"]) / n
+            words = [Word(ch, round(seg["start"] + i * step, 3), round(seg["start"] + (i + 1) * step, 3))
+                     for i, ch in enumerate(seg["text"])]
+            segs.append((turn["speaker"], words))
+    return segs
+
+
+@pytest.mark.parametrize("cid", ["dev01", "dev04", "dev05", "dev06", "dev07", "dev08"])
+def test_incremental_detection_equals_detect(shared, cid):
+    """Fed clause by clause, the live detector ends with exactly what detect() says about the same
+    utterances, and never alerts twice for one violation."""
+    from compliance.detect import detect, load_packs
+    from compliance.live.detector import LiveDetector, violation_key
+    from compliance.pipeline import split_at_pauses
+
+    gt = _gt(shared, cid)
+    packs = load_packs()
+    live = LiveDetector(packs, "zh")
+    alerted = []
+    for i, (who, words) in enumerate(_utterances_from_gt(gt)):
+        ch = 0 if who == "agent" else 1
+        live.add(f"CH{ch}", ch, who, [w.__class__(**w.__dict__) for w in words], f"u{i}")
+        new, _gone = live.update()
+        alerted += [violation_key(v, live.whole_call) for v in new]
+    # post-call: the same words, split the way the pipeline does
+    utts = []
+    for ch, who in ((0, "agent"), (1, "customer")):
+        words = [w for spk, ws in _utterances_from_gt(gt) if spk == who for w in ws]
+        for u in split_at_pauses(words, speaker=f"CH{ch}", channel=ch, language="zh"):
+            u.role = who
+            utts.append(u)
+    utts.sort(key=lambda u: (u.start, u.end))
+    for i, u in enumerate(utts):
+        u.index = i
+    batch = detect(utts, packs)
+    final = live.evaluate()
+    as_set = lambda vs: sorted((v.rule_id, v.kind, v.start, v.end, v.matched_text) for v in vs)  # noqa: E731
+    assert as_set(final) == as_set(batch)
+    assert len(alerted) == len(set(alerted))
+    keys = {violation_key(v, live.whole_call) for v in batch}
+    assert keys <= set(alerted)  # every final violation was alerted live at some point
+    if gt["violations"]:
+        assert batch
+
+
+def test_start_message_validation():
+    from compliance.live.protocol import ProtocolError, parse_start
+
+    s = parse_start({"type": "start", "sample_rate": 8000, "channels": 2, "agent_channel": 1,
+                     "call": {"agent_id": "A1", "call_time": "2026-11-02T10:15:00+08:00"}})
+    assert (s.sample_rate, s.channels, s.agent_channel, s.frame_bytes) == (8000, 2, 1, 4)
+    assert parse_start({"type": "start", "channels": 1}).agent_channel is None
+    for bad, word in (({"sample_rate": 44100}, "sample_rate"), ({"channels": 3}, "channels"),
+                      ({"encoding": "opus"}, "encoding"), ({"channels": 2, "agent_channel": 2}, "agent_channel"),
+                      ({"call": {"agent": "x"}}, "unknown call field"), ({"call": {"call_time": "soon"}}, "ISO"),
+                      ({"rate": 16000}, "unknown field"), ({"language": "zh-CN!"}, "language")):
+        with pytest.raises(ProtocolError) as err:
+            parse_start({"type": "start", **bad})
+        assert err.value.code == "bad_start" and word in err.value.detail
+
+
+def test_wav_header_is_what_the_decoder_reads(tmp_path):
+    import wave
+
+    from compliance.live.storage import wav_header
+
+    pcm = (np.arange(3200, dtype="<i2") - 1600).tobytes()
+    path = tmp_path / "x.wav"
+    path.write_bytes(wav_header(len(pcm), 8000, 2) + pcm)
+    with wave.open(str(path)) as w:
+        assert (w.getnchannels(), w.getframerate(), w.getsampwidth(), w.getnframes()) == (2, 8000, 2, 1600)
+        assert w.readframes(1600) == pcm
