@@ -37,8 +37,24 @@ _PUNCT = re.compile(r"[\s,.!?;:，。！？；：、…~\-\"'“”‘’（）(
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 
 
+_FILLER = re.compile(r"^(嗯+|恩+|哦+|噢+|喔+|呃+|唔+|mm+|mhm|uh-?huh)$", re.IGNORECASE)
+
+
 def is_backchannel(text: str) -> bool:
     return bool(_BACKCHANNEL.match(_PUNCT.sub("", text or "")))
+
+
+def _isolated_backchannel(words: list[Word], i: int, pause: float = 0.05) -> bool:
+    """A backchannel token standing on its own: a pure filler (嗯), or a word such as 好的/对/行
+    with a pause on at least one side (inside "我们行的产品", 行 is not a backchannel)."""
+    text = _PUNCT.sub("", words[i].text or "")
+    if _FILLER.match(text):
+        return True
+    if not _BACKCHANNEL.match(text):
+        return False
+    before = words[i].start - words[i - 1].end if i > 0 else 1.0
+    after = words[i + 1].start - words[i].end if i + 1 < len(words) else 1.0
+    return before >= pause or after >= pause
 
 
 def join_words(words: list[str], language: str = "zh") -> str:
@@ -92,7 +108,7 @@ def assign_speakers(words: list[Word], turns: list[SpeakerTurn]) -> list[Speaker
     ordered = sorted(turns, key=lambda t: (t.start, t.end))
     chosen: list[SpeakerTurn | None] = []
     previous: str | None = None
-    for w in words:
+    for i, w in enumerate(words):
         cov = _coverage(w, ordered)
         if not ordered:
             w.speaker, w.gap = None, True
@@ -112,7 +128,7 @@ def assign_speakers(words: list[Word], turns: list[SpeakerTurn]) -> list[Speaker
             speaker = close[0]
         else:
             speaker = None
-            if is_backchannel(w.text):
+            if _isolated_backchannel(words, i):
                 # the interjecting speaker: the one whose covering turn is the short one
                 short = [(t.end - t.start, spk) for spk in close
                          if (t := _covering_turn(w, ordered, spk)) is not None
