@@ -91,6 +91,11 @@ def create_app(settings: Settings | None = None, svc: ServiceSettings | None = N
         return JSONResponse({"detail": f"a value cannot be stored or searched for: {exc.orig}".splitlines()[0]},
                             status_code=422)
 
+    @app.exception_handler(OverflowError)
+    async def _out_of_range(_request: Request, exc: OverflowError):
+        # a number or date the database cannot represent (routes should bound their inputs; this is the net)
+        return JSONResponse({"detail": f"a value is out of range: {exc}"}, status_code=422)
+
     @app.exception_handler(OperationalError)
     async def _db_down(_request: Request, exc: OperationalError):
         log.error("database error: %s", exc)
