@@ -218,7 +218,9 @@ class Engine:
             an.layer = pinyin_layer(norm)
             self._scan(an, 0)
             if an.hits:
-                self._scan(an, 1)
+                lit_trig = self._lit_trig
+                if any(lit_trig[lid] for lid in an.hits):
+                    self._scan(an, 1)
         return an
 
     def ensure_elements(self, an: Analyzed) -> None:
@@ -271,6 +273,9 @@ class Engine:
                     out[r] = {}
         if not out:
             return out
+        if not an.scanned & 2:
+            self._scan(an, 1)
+            hits = an.hits
         entries = self._lit_entries
         for lid, hl in hits.items():
             for ridx, role, sub in entries[lid]:
