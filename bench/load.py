@@ -108,19 +108,24 @@ async def upload_all(url: str, token: str, calls, concurrency: int):
 
 
 def wait_jobs(url: str, token: str, job_ids: list[str], timeout_s: float) -> tuple[dict, float]:
+    """Poll the job list (one request per round, not one per job) until every job has finished."""
     t0 = time.perf_counter()
+    wanted = set(job_ids)
     final: dict[str, dict] = {}
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
-        while len(final) < len(job_ids) and time.perf_counter() - t0 < timeout_s:
-            for job_id in job_ids:
-                if job_id in final:
-                    continue
-                job = client.get(f"/api/v1/jobs/{job_id}").json()
-                if job["status"] in ("done", "failed"):
-                    final[job_id] = job
-            done = len(final)
-            print(f"\r  processed {done}/{len(job_ids)} in {time.perf_counter() - t0:.0f} s", end="", file=sys.stderr)
-            if done < len(job_ids):
+        while len(final) < len(wanted) and time.perf_counter() - t0 < timeout_s:
+            for status in ("done", "failed"):
+                page = 1
+                while True:
+                    listing = client.get("/api/v1/jobs", params={"status": status, "page": page,
+                                                                 "page_size": 500}).json()
+                    final.update({j["id"]: j for j in listing["items"] if j["id"] in wanted})
+                    if page * 500 >= listing["total"]:
+                        break
+                    page += 1
+            print(f"\r  processed {len(final)}/{len(wanted)} in {time.perf_counter() - t0:.0f} s", end="",
+                  file=sys.stderr)
+            if len(final) < len(wanted):
                 time.sleep(2)
     print(file=sys.stderr)
     return final, time.perf_counter() - t0

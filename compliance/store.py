@@ -174,14 +174,27 @@ def save_call(session: Session, result: CallResult, *, replace: bool = False,
 
 
 def replace_violations(session: Session, call_id: int, violations: list[Violation]) -> None:
-    """Swap a call's violations for a new detection run (e.g. after roles were corrected)."""
+    """Swap a call's violations for a new detection run (e.g. after roles were corrected). A finding
+    that is still there (same rule, place and words) keeps its review status."""
     try:
+        reviewed = {_finding_key(v): (v.status, v.updated_at) for v in session.exec(
+            select(ViolationRecord).where(ViolationRecord.call_id == call_id)).all() if v.status != "open"}
         session.exec(delete(ViolationRecord).where(ViolationRecord.call_id == call_id))
         _add_violations(session, call_id, violations)
+        if reviewed:
+            session.flush()
+            for record in session.exec(select(ViolationRecord).where(ViolationRecord.call_id == call_id)).all():
+                if _finding_key(record) in reviewed:
+                    record.status, record.updated_at = reviewed[_finding_key(record)]
+                    session.add(record)
         session.commit()
     except Exception:
         session.rollback()
         raise
+
+
+def _finding_key(v) -> tuple:
+    return (v.rule_id, v.kind, round(v.start, 2), round(v.end, 2), v.matched_text)
 
 
 def _add_violations(session: Session, call_id: int, violations: list[Violation]) -> None:

@@ -83,3 +83,25 @@ def test_the_store_keeps_its_promises_on_both_databases(db_url, monkeypatch):  #
     with Session(engine) as s:
         assert count(s, store.CallRecord) == 1 and store.find_call(s, "b" * 64) is None
     engine.dispose()
+
+
+def test_redetection_keeps_the_review_status_of_findings_that_remain(tmp_path):
+    from sqlmodel import Session, select
+
+    from compliance import store
+    from compliance.types import Violation
+    from test_store import _result
+
+    engine = store.make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    with Session(engine) as s:
+        call = store.save_call(s, _result())
+        record = s.exec(select(store.ViolationRecord)).one()
+        record.status = "confirmed"
+        s.add(record)
+        s.commit()
+        kept = _result().violations[0]
+        new = Violation(rule_id="zh.other", title="t", category="c", severity="low", start=5, end=6, speaker="CH0",
+                        role="agent", matched_text="x", context="x", reason="r")
+        store.replace_violations(s, call.id, [kept, new])
+        statuses = {v.rule_id: v.status for v in s.exec(select(store.ViolationRecord)).all()}
+    assert statuses == {"zh.guarantee": "confirmed", "zh.other": "open"}
