@@ -69,8 +69,15 @@ _PSEUDO_EN = _alt(PSEUDO_NEG_EN)
 _POST_EN = _alt(POST_NEG_EN)
 
 
+# "不X就Y": the 不 belongs to the condition, not to what follows 就 (不赔钱就天天举报).
+_COND_NEG_ZH = re.compile(r"不[^,.?!不]{1,4}就")
+
+
 def _mask(window: str, pseudo: re.Pattern) -> str:
-    return pseudo.sub(lambda m: "_" * len(m.group(0)), window)
+    window = pseudo.sub(lambda m: "_" * len(m.group(0)), window)
+    if pseudo is _PSEUDO_ZH and "就" in window:
+        window = _COND_NEG_ZH.sub(lambda m: "_" * len(m.group(0)), window)
+    return window
 
 
 def negation(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
@@ -144,7 +151,7 @@ def question(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
 
 
 # ------------------------------------------------------------------ hearsay / quotation / warnings
-HEARSAY_ZH = ("很多人", "有些人", "有的人", "不少人", "一些人", "听说", "据说", "朋友说", "别人说", "人家说", "有人说", "他说", "她说", "他们说", "你们说",
+HEARSAY_ZH = ("变相承诺", "违规承诺", "向投资者", "向消费者", "误导投资者", "误导消费者", "诱导投资者", "很多人", "有些人", "有的人", "不少人", "一些人", "听说", "据说", "朋友说", "别人说", "人家说", "有人说", "他说", "她说", "他们说", "你们说",
               "你们上次说", "你们之前说", "说是", "宣称", "号称", "声称", "所谓", "警惕", "谨防", "当心",
               "小心", "提防", "骗子", "不法分子", "谎称", "广告说", "网上说", "以为", "误以为", "误认为",
               "说什么", "打着", "以…为名", "冒充", "自称", "不要相信", "别相信", "不得宣传", "不得承诺",
@@ -167,6 +174,8 @@ def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
 META_ZH = ("违规表述", "属于违规", "等话术", "等表述", "等误导", "等字样", "等用语", "等宣传", "误导宣传",
            "虚假宣传", "这类话术", "这种话术", "等夸大", "等说法", "的话术", "属于误导", "是违规的",
            "不得使用", "禁止使用", "的违规")
+# Regulators' findings: "...存在片面、夸大宣传...的情况".
+META_AFTER_ZH = ("的情况", "的行为", "等行为", "等问题", "的问题", "等情形", "的情形")
 META_EN = ("red flag", "is prohibited", "are prohibited", "such claims", "such statements",
            "is a warning sign", "are warning signs")
 # Advice to the listener ("if you ..., file a complaint") is not the speaker's own intent.
@@ -178,6 +187,7 @@ ADVICE_EN = ("if you", "you can", "you may", "you should", "you have the right",
 
 _META_ZH = _alt(META_ZH)
 _META_EN = _alt(META_EN)
+_META_AFTER_ZH = _alt(META_AFTER_ZH)
 _ADVICE_ZH = _alt(ADVICE_ZH)
 _ADVICE_EN = _alt(ADVICE_EN)
 
@@ -193,6 +203,10 @@ def meta(text: str, start: int, end: int, zh: bool, advice: bool = False) -> str
     m = pat.search(text, end, se) or pat.search(text, ss, start)
     if m:
         return m.group(0)
+    if zh:
+        m = _META_AFTER_ZH.search(text, end, se)
+        if m:
+            return m.group(0)
     if not advice:
         return None
     m = (_ADVICE_ZH if zh else _ADVICE_EN).search(text, ss, start)
