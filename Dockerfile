@@ -19,11 +19,15 @@ RUN apt-get update \
  && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin compliance
 
 WORKDIR /app
-# Dependencies first (a layer that survives code changes): torch pinned to the CPU build.
+# Dependencies first (a layer that survives code changes). torch is pinned by constraints.txt; for a
+# CPU-only torch pass PyTorch's CPU wheel index as TORCH_INDEX_URL (the default index may give a
+# CUDA build, which works on CPU but is several GB larger).
+ARG TORCH_INDEX_URL=""
 COPY pyproject.toml constraints.txt README.md ./
 RUN python -m venv /opt/venv \
  && pip install -U pip wheel \
- && pip install -c constraints.txt torch==2.13.0
+ && if [ -n "$TORCH_INDEX_URL" ]; then pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0; \
+    else pip install -c constraints.txt torch==2.13.0; fi
 COPY compliance ./compliance
 COPY rules ./rules
 COPY models/manifest.yaml ./models/manifest.yaml
