@@ -187,3 +187,13 @@ def test_evidence_keeps_the_speakers_characters(eng):
     v = [v for v in vs if v.category == "guarantee_of_principal"][0]
     assert v.matched_text == "爆本"
     assert v.context.startswith("這個產品【爆本】")
+
+
+@pytest.mark.parametrize("text", ["未来收益有保障", "跟别的银行比，我们这个稳赚不赔", "收益高得不得了，而且保本"])
+def test_words_that_contain_a_negation_character_do_not_negate(eng, text):
+    # 未来 / 别的 / 不得了 contain 未 / 别 / 不 but negate nothing
+    assert detect_text(text, packs=eng)
+
+
+def test_conditional_bu_jiu_is_not_negation(eng):
+    assert {v.category for v in detect_text("不赔钱就天天举报", role="customer", packs=eng)} == {"customer_complaint"}

@@ -25,6 +25,8 @@ PSEUDO_NEG_ZH = (
     "只不过", "不过", "没想到", "不一样的是", "无忧", "不定期", "没错", "不多", "不见得差",
     "不用犹豫", "别犹豫", "不要犹豫", "不会错", "错不了", "没说的", "不好意思", "无非",
     "不客气", "别客气", "不就是", "不就", "不也是", "不都是",
+    "未来", "别的", "别人", "别家", "别处", "无敌", "无与伦比", "不得了", "了不起", "不可思议", "非凡", "无数",
+    "无限", "无所谓", "未曾想",
 )
 # Directly after the match (same clause): the claim is denied or called false.
 POST_NEG_ZH = ("不了", "不下来", "已经没有", "现在没有了", "早就没有了", "没有了", "已经不存在", "已经取消", "不再有",
@@ -43,7 +45,7 @@ NEG_EN = {"not", "no", "never", "cannot", "can't", "cant", "don't", "dont", "doe
           "none", "neither", "nor", "without", "impossible", "unable", "shouldn't", "couldn't",
           "wouldn't", "didn't", "haven't", "hasn't", "ain't", "noone"}
 PSEUDO_NEG_EN = ("not only", "no doubt", "no matter", "never mind", "no wonder", "no brainer",
-                 "no-brainer", "don't worry", "dont worry", "don't miss", "can't miss",
+                 "no-brainer", "don't worry", "dont worry", "no worries", "no problem", "not bad", "no wonder", "don't miss", "can't miss",
                  "cannot miss", "don't wait", "no question", "not to worry", "won't last",
                  "no need to worry")
 POST_NEG_EN = ("is a myth", "doesn't exist", "does not exist", "is not true", "isn't true",
