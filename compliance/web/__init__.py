@@ -17,9 +17,21 @@ STATIC = HERE / "static"
 TEMPLATES = HERE / "templates"
 
 
+class Static(StaticFiles):
+    """The pages' files. Scripts are ES modules importing each other by plain names, so they are
+    served without version suffixes and revalidated on each load (a 304 when unchanged); the
+    vendored library is immutable per version."""
+
+    def file_response(self, full_path, stat_result, scope, status_code=200):
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        vendored = "/vendor/" in str(full_path).replace("\\", "/")
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable" if vendored else "no-cache"
+        return response
+
+
 def mount(app: FastAPI, ctx) -> None:
     from . import api, pages
 
     app.include_router(api.router, prefix="/api/v1/web")
     app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", Static(directory=STATIC), name="static")

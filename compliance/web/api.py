@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import func
+from sqlalchemy import String, func
 from sqlmodel import Session, select
 
 from ..errors import AudioError, ComplianceError
@@ -50,6 +50,38 @@ def _filtered(query, *, status=None, rule_id=None, category=None, severity=None,
     return query
 
 
+_values_cache: dict[tuple, dict] = {}
+
+
+def _filter_values(session: Session) -> dict:
+    """The values the queue's filters offer, with how many flags have each. They change only when
+    flags are added or removed, so they are kept per (number of flags, highest id)."""
+    stamp = tuple(session.exec(select(func.count(), func.max(ViolationRecord.id))).one())
+    key = (id(session.get_bind()), *stamp)
+    if key in _values_cache:
+        return _values_cache[key]
+    rules: dict[str, dict] = {}
+    for rule, title, n in session.exec(select(ViolationRecord.rule_id, ViolationRecord.title, func.count())
+                                       .group_by(ViolationRecord.rule_id, ViolationRecord.title)).all():
+        rules.setdefault(rule, {"id": rule, "title": title, "n": 0})["n"] += n
+    categories = session.exec(select(ViolationRecord.category, func.count()).group_by(ViolationRecord.category)).all()
+    per_call = (select(ViolationRecord.call_id, func.count().label("n")).group_by(ViolationRecord.call_id)
+                .subquery())
+
+    def by_call(column):
+        rows = session.exec(select(column, func.sum(per_call.c.n)).join(per_call, per_call.c.call_id == CallRecord.id)
+                            .where(column.is_not(None)).group_by(column)).all()
+        return [{"id": v, "n": int(n)} for v, n in sorted(rows, key=lambda r: r[0])]
+
+    values = {"rules": sorted(rules.values(), key=lambda r: r["id"]),
+              "categories": [{"id": c, "n": n} for c, n in sorted(categories)],
+              "agents": by_call(CallRecord.agent_id), "products": by_call(CallRecord.product)}
+    if len(_values_cache) > 32:
+        _values_cache.clear()
+    _values_cache[key] = values
+    return values
+
+
 @router.get("/facets")
 def queue_facets(status: str | None = Query(None, max_length=32), rule_id: str | None = Query(None, max_length=200),
                  category: str | None = Query(None, max_length=200), severity: str | None = Query(None, max_length=32),
@@ -61,31 +93,20 @@ def queue_facets(status: str | None = Query(None, max_length=32), rule_id: str |
     filters the counts by status and by severity (each ignoring its own filter)."""
     filters = dict(status=status, rule_id=rule_id, category=category, severity=severity, agent_id=agent_id,
                    product=product, date_from=date_from, date_to=date_to)
-    join = (ViolationRecord, CallRecord.id == ViolationRecord.call_id)
+    needs_call = bool(agent_id or product or date_from or date_to)
 
-    def grouped(*columns, exclude: str | None = None):
-        query = select(*columns, func.count()).select_from(join[0]).join(CallRecord, join[1])
+    def grouped(column, exclude: str):
+        query = select(column, func.count()).select_from(ViolationRecord)
+        if needs_call:  # the call's columns are only joined when a filter needs them
+            query = query.join(CallRecord, CallRecord.id == ViolationRecord.call_id)
         query = _filtered(query, **{k: (None if k == exclude else v) for k, v in filters.items()})
-        return session.exec(query.group_by(*columns)).all()
+        return dict(session.exec(query.group_by(column)).all())
 
-    def values(*columns):
-        query = select(*columns, func.count()).select_from(join[0]).join(CallRecord, join[1]).group_by(*columns)
-        return session.exec(query).all()
-
-    rules = {}
-    for rule, title, n in values(ViolationRecord.rule_id, ViolationRecord.title):
-        entry = rules.setdefault(rule, {"id": rule, "title": title, "n": 0})
-        entry["n"] += n
-    by_status = dict(grouped(ViolationRecord.status, exclude="status"))
-    by_severity = dict(grouped(ViolationRecord.severity, exclude="severity"))
+    by_status = grouped(ViolationRecord.status, "status")
+    by_severity = grouped(ViolationRecord.severity, "severity")
     total = sum(n for s, n in by_status.items() if not status or s == status)
     return {
-        "rules": sorted(rules.values(), key=lambda r: r["id"]),
-        "categories": [{"id": c, "n": n} for c, n in sorted(values(ViolationRecord.category))],
-        "agents": [{"id": a, "n": n} for a, n in sorted(values(CallRecord.agent_id), key=lambda r: r[0] or "")
-                   if a],
-        "products": [{"id": p, "n": n} for p, n in sorted(values(CallRecord.product), key=lambda r: r[0] or "")
-                     if p],
+        **_filter_values(session),
         "by_status": by_status,
         "by_severity": {s: by_severity.get(s, 0) for s in SEVERITIES} | {
             s: n for s, n in by_severity.items() if s not in SEVERITIES},
@@ -272,50 +293,51 @@ def dashboard(date_from: datetime | None = None, date_to: datetime | None = None
               bucket: Literal["day", "week"] = "day",
               _: User = Depends(require("officer", "qa", what="read reports")),
               session: Session = Depends(get_session)):
-    """Everything the dashboards draw, for calls in [date_from, date_to]."""
+    """Everything the dashboards draw, for calls in [date_from, date_to] (aggregated in SQL)."""
     when = func.coalesce(CallRecord.call_time, CallRecord.created_at)
-    calls_q = select(CallRecord.id, CallRecord.agent_id, when, CallRecord.created_at)
-    if date_from:
-        calls_q = calls_q.where(when >= as_utc(date_from))
-    if date_to:
-        calls_q = calls_q.where(when <= as_utc(date_to))
-    calls = session.exec(calls_q).all()
-    call_info = {cid: (agent, at, created) for cid, agent, at, created in calls}
-    rows = session.exec(_filtered(
-        select(ViolationRecord.id, ViolationRecord.call_id, ViolationRecord.rule_id, ViolationRecord.title,
-               ViolationRecord.category, ViolationRecord.severity, ViolationRecord.status)
-        .join(CallRecord, CallRecord.id == ViolationRecord.call_id), date_from=date_from, date_to=date_to)).all()
+    day = func.date(when)
 
+    def calls_where(query):
+        if date_from:
+            query = query.where(when >= as_utc(date_from))
+        if date_to:
+            query = query.where(when <= as_utc(date_to))
+        return query
+
+    def flags(*columns):
+        query = (select(*columns, func.count()).select_from(ViolationRecord)
+                 .join(CallRecord, CallRecord.id == ViolationRecord.call_id))
+        return session.exec(calls_where(query).group_by(*columns)).all()
+
+    n_calls = session.exec(calls_where(select(func.count()).select_from(CallRecord))).one()
     by_cat: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     by_sev: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for d, category, severity, n in flags(day, ViolationRecord.category, ViolationRecord.severity):
+        b = _bucket(d, bucket)
+        by_cat[b][category] += n
+        by_sev[b][severity] += n
     rules: dict[str, dict] = {}
-    agent_flags: dict[str, int] = defaultdict(int)
     backlog: dict[str, int] = {s: 0 for s in BACKLOG}
-    for vid, call_id, rule_id, title, category, severity, status in rows:
-        agent, at, _created = call_info.get(call_id, (None, None, None))
-        b = _bucket(at, bucket)
-        by_cat[b][category] += 1
-        by_sev[b][severity] += 1
+    total = 0
+    for rule_id, title, status, n in flags(ViolationRecord.rule_id, ViolationRecord.title, ViolationRecord.status):
         r = rules.setdefault(rule_id, {"rule_id": rule_id, "title": title, "flagged": 0, "confirmed": 0,
                                        "dismissed": 0})
-        r["flagged"] += 1
-        r["confirmed"] += status in TRUE_POSITIVE
-        r["dismissed"] += status in FALSE_POSITIVE
-        if agent:
-            agent_flags[agent] += 1
+        r["flagged"] += n
+        r["confirmed"] += n if status in TRUE_POSITIVE else 0
+        r["dismissed"] += n if status in FALSE_POSITIVE else 0
         if status in backlog:
-            backlog[status] += 1
+            backlog[status] += n
+        total += n
     buckets = sorted(by_cat)
     categories = sorted({c for d in by_cat.values() for c in d})
     severities = [s for s in SEVERITIES if any(s in d for d in by_sev.values())] + sorted(
         {s for d in by_sev.values() for s in d} - set(SEVERITIES))
 
-    agent_calls: dict[str, int] = defaultdict(int)
-    for agent, _at, _created in call_info.values():
-        if agent:
-            agent_calls[agent] += 1
+    agent_flags = dict(flags(CallRecord.agent_id))
+    agent_calls = session.exec(calls_where(select(CallRecord.agent_id, func.count()).where(
+        CallRecord.agent_id.is_not(None))).group_by(CallRecord.agent_id)).all()
     agents = sorted(({"agent_id": a, "calls": n, "violations": agent_flags.get(a, 0),
-                      "per_call": round(agent_flags.get(a, 0) / n, 2)} for a, n in agent_calls.items()),
+                      "per_call": round(agent_flags.get(a, 0) / n, 2)} for a, n in agent_calls),
                     key=lambda r: (-r["per_call"], r["agent_id"]))
 
     precision = []
@@ -325,21 +347,23 @@ def dashboard(date_from: datetime | None = None, date_to: datetime | None = None
                               precision=round(r["confirmed"] / reviewed, 4) if reviewed else None))
 
     # turnaround: from the call's analysis to the first reviewer decision on each flag
-    ids = {str(r[0]): r[1] for r in rows}
-    first_review = session.exec(select(AuditLog.entity_id, func.min(AuditLog.at))
-                                .where(AuditLog.entity_type == "violation", AuditLog.action.like("review.%"))
-                                .group_by(AuditLog.entity_id)).all()
+    first = (select(AuditLog.entity_id.label("vid"), func.min(AuditLog.at).label("at"))
+             .where(AuditLog.entity_type == "violation", AuditLog.action.like("review.%"))
+             .group_by(AuditLog.entity_id).subquery())
+    reviewed_calls = {cid for (cid,) in session.exec(calls_where(select(CallRecord.id))).all()} \
+        if (date_from or date_to) else None
     turn: dict[str, list[float]] = defaultdict(list)
-    for entity_id, at in first_review:
-        call_id = ids.get(entity_id)
-        if call_id is None or call_id not in call_info:
+    rows = session.exec(select(first.c.vid, first.c.at, ViolationRecord.id, CallRecord.id, CallRecord.created_at)
+                        .join(ViolationRecord, func.cast(ViolationRecord.id, String) == first.c.vid)
+                        .join(CallRecord, CallRecord.id == ViolationRecord.call_id)).all()
+    for _vid, at, _v, call_id, created in rows:
+        if reviewed_calls is not None and call_id not in reviewed_calls:
             continue
-        created = as_utc(call_info[call_id][2])
-        hours = max(0.0, (as_utc(at) - created).total_seconds() / 3600.0)
+        hours = max(0.0, (as_utc(at) - as_utc(created)).total_seconds() / 3600.0)
         turn[_bucket(as_utc(at), bucket)].append(hours)
     all_hours = [h for v in turn.values() for h in v]
     return {
-        "bucket": bucket, "calls": len(calls), "violations": len(rows),
+        "bucket": bucket, "calls": n_calls, "violations": total,
         "over_time": {"buckets": buckets, "categories": categories, "severities": severities,
                       "by_category": {c: [by_cat[b].get(c, 0) for b in buckets] for c in categories},
                       "by_severity": {s: [by_sev[b].get(s, 0) for b in buckets] for s in severities}},

@@ -1,6 +1,6 @@
 // The agent's own feedback: per call what was flagged (exact words, the second, playable), missing
 // disclosures and the compliant wording; acknowledge or dispute; the agent's trend over time.
-import { api, h, t, label, ME, fmtSec, fmtDateTime, sevBadge, statusBadge, toast, askNote } from './common.js';
+import { api, h, t, label, ME, fmtSec, fmtDateTime, sevBadge, statusBadge, toast, askNote, markLoaded } from './common.js';
 
 const params = new URLSearchParams(location.search);
 const agentId = ME.role === 'agent' ? ME.agent_id : params.get('agent');
@@ -92,7 +92,7 @@ async function load() {
         m.compliant_wording ? h('div', { class: 'instead' }, `${t('agent.instead')}：${m.compliant_wording}`) : null)));
   });
   document.getElementById('agent-calls').replaceChildren(...(cards.length ? cards : [h('p', { class: 'muted' }, t('agent.nocalls'))]));
-  document.body.dataset.loaded = '1';
+  markLoaded();
 }
 
 load().catch((ex) => document.getElementById('agent-calls').replaceChildren(h('p', { class: 'error' }, `${t('common.error')}: ${ex.message}`)));

@@ -1,7 +1,7 @@
 // QA batch uploads: drag and drop recordings or zips (with optional metadata.csv / metadata.json,
 // beside the files or inside a zip), per-file agent / product / channel layout, upload progress,
 // then live progress per batch and per call (polling), failures with their reason, and a summary.
-import { api, h, t, label, toast } from './common.js';
+import { api, h, t, label, toast, markLoaded } from './common.js';
 
 const META_KEYS = ['agent_id', 'customer_id', 'product', 'campaign', 'call_time', 'agent_channel', 'language'];
 const state = { files: [], meta: {}, batches: [], timer: null };
@@ -192,7 +192,7 @@ async function refresh() {
     state.batches = await api('web/batches', { params: { limit: 8 } });
     const box = $('batches');
     box.replaceChildren(...(state.batches.length ? state.batches.map(renderBatch) : [h('p', { class: 'muted' }, t('batch.none'))]));
-    document.body.dataset.loaded = '1';
+    markLoaded();
   } catch (ex) { $('batches').replaceChildren(h('p', { class: 'error' }, ex.message)); }
   // poll faster while something is still running
   state.timer = setTimeout(refresh, state.batches.some((b) => !b.finished) ? 1000 : 10000);

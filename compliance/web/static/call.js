@@ -1,6 +1,6 @@
 // The call page: conversation transcript with flagged words highlighted, the player with the flags on
 // its waveform, and per flag: rule, regulation, severity, play, review actions and audit history.
-import { api, h, t, label, ME, PAGE, fmtSec, fmtDateTime, sevBadge, statusBadge, toast, askNote, typing } from './common.js';
+import { api, h, t, label, ME, PAGE, fmtSec, fmtDateTime, sevBadge, statusBadge, toast, askNote, typing, markLoaded } from './common.js';
 import { Player } from './player.js';
 
 const callId = PAGE.call_id;
@@ -219,7 +219,7 @@ async function load(first) {
     state.player.flags = flags; state.player.channelRoles = channelRoles; state.player.draw();
   }
   renderHead(); renderTranscript(); renderFlags();
-  document.body.dataset.loaded = '1';
+  markLoaded();
 }
 
 function move(step) {

@@ -89,6 +89,12 @@ export function downloadCSV(name, header, rows) {
   document.body.append(a); a.click(); a.remove();
 }
 
+// the page has rendered its data: tests wait for this; bench/web.py reads the time it took
+export function markLoaded() {
+  if (!document.body.dataset.loadedMs) document.body.dataset.loadedMs = performance.now().toFixed(1);
+  document.body.dataset.loaded = '1';
+}
+
 // typing in a field must not trigger page shortcuts
 export const typing = (e) => e.target.closest && e.target.closest('input, textarea, select, [contenteditable]');
 

@@ -1,7 +1,7 @@
 // Dashboards: violations over time by category and by severity, top rules, agents by violations per
 // call, per-rule precision from reviewers' decisions, review backlog and turnaround. Each chart has a
 // CSV export of exactly what it shows. Chart.js 4 (vendored, /static/vendor).
-import { api, h, t, label, downloadCSV } from './common.js';
+import { api, h, t, label, downloadCSV, markLoaded } from './common.js';
 
 const form = document.getElementById('dash-form');
 const charts = {};
@@ -68,7 +68,7 @@ function render(d) {
     card.querySelector('.nodata')?.remove();
     if (!rows.length) card.append(h('p', { class: 'muted nodata', style: 'margin:-140px 0 0; text-align:center; position:relative' }, t('dash.nodata')));
   }
-  document.body.dataset.loaded = '1';
+  markLoaded();
 }
 
 async function load() {

@@ -1,6 +1,6 @@
 // The officer's review queue: filters in the URL, one page of flags at a time (most severe first,
 // then oldest call), keyboard review (j/k, c, d, e, space, Enter, [ ]).
-import { api, h, t, label, ME, fmtSec, fmtDateTime, sevBadge, statusBadge, toast, askNote, typing } from './common.js';
+import { api, h, t, label, ME, fmtSec, fmtDateTime, sevBadge, statusBadge, toast, askNote, typing, markLoaded } from './common.js';
 
 const PAGE_SIZE = 50;
 const FILTERS = ['status', 'severity', 'rule_id', 'category', 'agent_id', 'product', 'date_from', 'date_to'];
@@ -82,7 +82,7 @@ async function load() {
     state.facetsLoaded = true;
   }
   renderCounts(facets); render();
-  document.body.dataset.loaded = '1';
+  markLoaded();
 }
 
 function gotoPage(n) { state.page = n; state.sel = 0; load(); }
