@@ -29,7 +29,7 @@ PSEUDO_NEG_ZH = (
     "无限", "无所谓", "未曾想",
 )
 # Directly after the match (same clause): the claim is denied or called false.
-POST_NEG_ZH = ("不了", "不下来", "已经没有", "现在没有了", "早就没有了", "没有了", "已经不存在", "已经取消", "不再有",
+POST_NEG_ZH = ("已经退出", "退出市场", "不再发行", "已经停了", "不了", "不下来", "已经没有", "现在没有了", "早就没有了", "没有了", "已经不存在", "已经取消", "不再有",
                "是以前的", "以前的产品", "以前才有", "是不可能", "不可能的", "是不存在", "不存在的", "是没有的", "是不会有的", "做不到",
                "是骗人", "是骗子", "是假的", "都是假的", "是误导", "的说法不对", "这种说法",
                "是错误的", "是违规", "是不对的", "不对", "不靠谱", "不可信", "千万不要", "不要点",
@@ -153,6 +153,8 @@ def question(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
 
 
 # ------------------------------------------------------------------ hearsay / quotation / warnings
+# Historical narration, only within the same clause (以前的产品都保本，这个也保本 still counts).
+HISTORY_ZH = ("以前的", "之前买的", "过去的", "原来的", "当年", "曾经")
 HEARSAY_ZH = ("变相承诺", "违规承诺", "向投资者", "向消费者", "误导投资者", "误导消费者", "诱导投资者", "很多人", "有些人", "有的人", "不少人", "一些人", "听说", "据说", "朋友说", "别人说", "人家说", "有人说", "他说", "她说", "他们说", "你们说",
               "你们上次说", "你们之前说", "说是", "宣称", "号称", "声称", "所谓", "警惕", "谨防", "当心",
               "小心", "提防", "骗子", "不法分子", "谎称", "广告说", "网上说", "以为", "误以为", "误认为",
@@ -216,6 +218,7 @@ def meta(text: str, start: int, end: int, zh: bool, advice: bool = False) -> str
 
 
 _HEARSAY_ZH = _alt(HEARSAY_ZH)
+_HISTORY_ZH = _alt(HISTORY_ZH)
 _HEARSAY_EN = _alt(HEARSAY_EN)
 
 
@@ -229,6 +232,9 @@ def hearsay(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
             while s0 > 0 and text[s0 - 1] not in ".?!,":
                 s0 -= 1
         m = _HEARSAY_ZH.search(text, max(s0, start - HEARSAY_WINDOW_ZH), start)
+        if m:
+            return m.group(0)
+        m = _HISTORY_ZH.search(text, max(cs, start - HEARSAY_WINDOW_ZH), start)
         return m.group(0) if m else None
     m = _HEARSAY_EN.search(text, max(cs, start - 60), start)
     return m.group(0) if m else None
