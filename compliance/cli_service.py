@@ -76,6 +76,8 @@ def worker(celery: bool = typer.Option(False, "--celery", help="Run as a Celery 
 
 
 def _celery_worker(settings, concurrency: int, log_level: str) -> None:
+    import os
+
     from . import store
     from .service import tasks
 
@@ -90,6 +92,7 @@ def _celery_worker(settings, concurrency: int, log_level: str) -> None:
 
     threading.Timer(2.0, resend).start()
     pool = "solo" if concurrency == 1 else "prefork"
+    os.environ["COMPLIANCE_CELERY_POOL"] = pool
     tasks.app.worker_main(["worker", f"--loglevel={log_level.upper()}", f"--concurrency={concurrency}",
                            f"--pool={pool}", "-Q", "compliance", "--without-gossip", "--without-mingle"])
 

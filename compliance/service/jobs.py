@@ -204,6 +204,16 @@ class JobContext:
     svc: ServiceSettings
 
 
+def warm(analyzer) -> None:
+    """Load the models and rules now, so the first job does not wait for them (and a missing model
+    shows in the log at start). Failures are logged; jobs then fail with the reason."""
+    for attr in ("transcriber", "packs"):
+        try:
+            getattr(analyzer, attr, None)
+        except Exception:
+            log.exception("could not load the analyzer's %s", attr)
+
+
 #: test hook: called with (job, stage) at the points a crash can happen
 crash_hook: Callable[[Job, str], None] | None = None
 

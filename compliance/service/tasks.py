@@ -12,6 +12,7 @@ import os
 import threading
 
 from celery import Celery
+from celery.signals import worker_process_init, worker_ready
 
 from .settings import load_service_settings
 
@@ -43,6 +44,23 @@ def context():
 
             _ctx = build_job_context()
         return _ctx
+
+
+@worker_process_init.connect
+def _load_models_in_pool_process(**_kwargs) -> None:
+    """Prefork: each pool process loads the models when it starts, not on its first task."""
+    from .jobs import warm
+
+    warm(context().analyzer)
+
+
+@worker_ready.connect
+def _load_models_in_worker(**_kwargs) -> None:
+    """Solo pool: the worker process itself runs the tasks (set by `compliance worker --celery`)."""
+    if os.environ.get("COMPLIANCE_CELERY_POOL") == "solo":
+        from .jobs import warm
+
+        warm(context().analyzer)
 
 
 @app.task(bind=True, name="compliance.process_job", max_retries=None)

@@ -8,7 +8,7 @@ import logging
 import threading
 from typing import Callable
 
-from .jobs import JobContext, claim_next, reap, release, requeue_orphans, run_job, worker_owner
+from .jobs import JobContext, claim_next, reap, release, requeue_orphans, run_job, warm, worker_owner
 
 log = logging.getLogger("compliance.service.worker")
 
@@ -55,6 +55,7 @@ class WorkerPool:
             try:
                 if ctx is None:
                     ctx = self._make_context()
+                    warm(ctx.analyzer)
                     requeue_orphans(ctx.engine)
                     reap(ctx.engine, ctx.svc)
                     self.ready.set()
