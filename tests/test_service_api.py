@@ -250,3 +250,14 @@ def test_health_and_openapi(api):
     spec = api.get("/openapi.json").json()
     assert f"{API}/violations/{{violation_id}}/review" in spec["paths"]
     assert api.get("/docs").status_code == 200
+
+
+def test_validation_errors_say_what_is_wrong_in_one_line(api, call_id):
+    violation = api.get(f"{API}/calls/{call_id}/violations", headers=auth(api, "alice")).json()[0]
+    r = api.post(f"{API}/violations/{violation['id']}/review", json={"action": "approve"},
+                 headers=auth(api, "officer"))
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("action: Input should be 'confirm', 'dismiss' or 'escalate'")
+    assert r.json()["errors"][0]["loc"] == ["body", "action"]
+    r = api.get(f"{API}/violations", params={"page_size": 0}, headers=auth(api, "officer"))
+    assert r.status_code == 422 and r.json()["detail"].startswith("query.page_size:")

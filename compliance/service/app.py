@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from typing import Callable
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, OperationalError
@@ -80,6 +82,16 @@ def create_app(settings: Settings | None = None, svc: ServiceSettings | None = N
         except OperationalError:
             return JSONResponse({"status": "unavailable", "detail": "the database does not answer"}, 503)
         return {"status": "ok", "queue": svc.queue, "workers": pool.alive() if pool else 0, "jobs": counts}
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError):
+        """422 with one readable line in `detail` (and the structured list in `errors`)."""
+        errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})
+        parts = []
+        for error in errors[:10]:
+            where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body",)) or "request"
+            parts.append(f"{where}: {error.get('msg', 'invalid')}")
+        return JSONResponse({"detail": "; ".join(parts), "errors": errors}, status_code=422)
 
     @app.exception_handler(ComplianceError)
     async def _compliance_error(_request: Request, exc: ComplianceError):
