@@ -118,6 +118,16 @@ def test_call_page_only_for_those_who_may_see_the_call(web):
     assert as_user(http, tokens, "officer").get("/app/calls/999999").status_code == 404
 
 
+def test_user_text_cannot_break_out_of_the_page_data(tmp_path):
+    from compliance.web.pages import _script_json
+
+    out = _script_json({"display_name": "</script><script>alert(1)</script>&"})
+    assert "<" not in out and ">" not in out and "&" not in out
+    import json
+
+    assert json.loads(out)["display_name"] == "</script><script>alert(1)</script>&"
+
+
 def test_language_from_toggle_cookie_browser_or_default(web):
     http, tokens = web
     as_user(http, tokens, None)

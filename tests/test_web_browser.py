@@ -12,6 +12,7 @@ import base64
 import os
 import re
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,8 @@ def drop_files(page, selector: str, files: list[Path]) -> None:
         const dt = new DataTransfer();
         for (const f of files) {
             const bytes = Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0));
-            dt.items.add(new File([bytes], f.name, { type: f.name.endsWith('.flac') ? 'audio/flac' : 'text/csv' }));
+            const type = { flac: 'audio/flac', wav: 'audio/wav', zip: 'application/zip', csv: 'text/csv' }[f.name.split('.').pop()];
+            dt.items.add(new File([bytes], f.name, { type }));
         }
         return dt;
     }""", payload)
@@ -137,15 +139,36 @@ def test_qa_upload_officer_review_agent_feedback(browser, live, shared, tmp_path
     assert qa.url.endswith("/app/batches")
     assert [a.get_attribute("data-nav") for a in qa.locator(".topbar .nav a").all()] == ["queue", "batches", "dashboard"]
     loaded(qa)
+    # a zip carrying its own metadata.csv: the page lists its members and reads the metadata
+    # (then it is removed again: its audio would be a second, slow job)
+    archive = tmp_path / "week46.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("week46/a.wav", b"RIFF....WAVE")
+        z.writestr("week46/b.wav", b"RIFF....WAVE")
+        z.writestr("week46/metadata.csv", "filename,agent_id,product,agent_channel\na.wav,A9,安心保,1\nb.wav,A9,安心保,0\n")
+        z.writestr("__MACOSX/week46/._a.wav", b"junk")
+    drop_files(qa, "#dropzone", [archive])
+    zrow = qa.locator("#file-body tr[data-file='week46.zip']")
+    zrow.wait_for()
+    assert "2 files" in zrow.inner_text() and "2" in qa.inner_text("#meta-note")
+    zrow.locator("button").click()
+    assert qa.locator("#file-body tr").count() == 0
     metadata = tmp_path / "metadata.csv"
-    metadata.write_text("filename,agent_id,product,agent_channel\ndev04.stereo.flac,A1,稳盈理财,0\n", encoding="utf-8")
-    drop_files(qa, "#dropzone", [call_file, metadata])
+    metadata.write_text("filename,agent_id,product,agent_channel,call_time\n"
+                        "dev04.stereo.flac,A1,稳盈理财,0,2026-11-02T10:15:00+08:00\n", encoding="utf-8")
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio" * 10)
+    drop_files(qa, "#dropzone", [call_file, metadata, broken])
     qa.wait_for_selector("#file-body tr[data-file='dev04.stereo.flac']")
+    assert qa.locator("#file-body tr").count() == 2
     assert "1" in qa.inner_text("#meta-note")
     qa.fill("#d-name", "浏览器测试批次")
     shot(qa, "02-batch-ready")
     qa.click("#upload-btn")
     qa.wait_for_selector(".batch .job[data-status]")
+    # the file that is not audio is refused, with its reason
+    rejected = qa.inner_text("#upload-error")
+    assert "broken.wav" in rejected and len(rejected) > len("broken.wav: ") + 5
     shot(qa, "03-batch-progress")
     qa.wait_for_selector(".batch[data-finished='1'] .summary", timeout=300_000)
     job = qa.locator(".batch .job").first

@@ -52,6 +52,12 @@ def _lang(request: Request) -> str:
     return i18n.pick(request.headers.get("accept-language"), request.cookies.get("lang"))
 
 
+def _script_json(value) -> str:
+    """JSON safe inside <script type="application/json"> (no '</script>' can close it early)."""
+    return (json.dumps(value, ensure_ascii=False, default=str)
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
 def _render(request: Request, template: str, page: str, user: User | None, status: int = 200, **extra):
     lang = _lang(request)
     strings = i18n.table(lang)
@@ -62,9 +68,9 @@ def _render(request: Request, template: str, page: str, user: User | None, statu
                if allowed(user, p) and not (p == "agent" and user.role != "agent")]
     context = {"page": page, "lang": lang, "t": strings, "version": __version__, "nav": nav,
                "me": user_out(user).model_dump() if user else None, "home": HOME,
-               "i18n_json": json.dumps(strings, ensure_ascii=False), **extra}
-    context["me_json"] = json.dumps(context["me"], ensure_ascii=False)
-    context["extra_json"] = json.dumps(extra, ensure_ascii=False, default=str)
+               "i18n_json": _script_json(strings), **extra}
+    context["me_json"] = _script_json(context["me"])
+    context["extra_json"] = _script_json(extra)
     response = templates.TemplateResponse(request, template, context, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -79,7 +79,7 @@ async function addFiles(list) {
         continue;
       }
       const entry = { file, name: file.name, zip: /\.zip$/i.test(file.name), agent_id: '', product: '', agent_channel: null, members: [] };
-      if (entry.zip) { const z = await zipMeta(file); entry.members = z.names; Object.assign(state.meta, z.meta); }
+      if (entry.zip) { const z = await zipMeta(file); entry.members = z.names; entry.meta = z.meta; Object.assign(state.meta, z.meta); }
       if (!state.files.some((f) => f.name === entry.name && f.file.size === file.size)) state.files.push(entry);
     } catch (ex) { toast(`${file.name}: ${ex.message}`, true); }
   }
@@ -105,7 +105,7 @@ function renderFiles() {
       h('td', {}, f.zip ? h('span', { class: 'muted' }, '—') : input('agent_id', defaults.elements.agent_id.value)),
       h('td', {}, f.zip ? '' : input('product', defaults.elements.product.value)),
       h('td', { style: 'width:28%' }, f.zip ? '' : layout),
-      h('td', { style: 'width:60px' }, h('button', { type: 'button', class: 'small', onclick: () => { state.files.splice(i, 1); renderFiles(); } }, t('batch.remove'))));
+      h('td', { style: 'width:60px' }, h('button', { type: 'button', class: 'small', onclick: () => { state.files.splice(i, 1); for (const k of Object.keys(f.meta || {})) delete state.meta[k]; renderFiles(); } }, t('batch.remove'))));
   }));
 }
 

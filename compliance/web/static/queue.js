@@ -50,7 +50,7 @@ function row(v, i) {
   return h('tr', { class: i === state.sel ? 'sel' : '', dataset: { vid: v.id, i }, onclick: () => selectRow(i), ondblclick: () => openCall(v) },
     h('td', { class: 'c-sev' }, sevBadge(v.severity)),
     h('td', {}, h('span', { class: 'rule-title', title: v.title }, v.title), h('span', { class: 'rule-id' }, `${v.rule_id} · ${label('cat', v.category)}`)),
-    h('td', { class: 'said', title: v.context }, h('mark', { class: `flag sev-${v.severity}` }, v.matched_text || '—'), ' ', h('span', { class: 'ctx' }, v.context)),
+    h('td', { class: 'said', title: v.context }, h('mark', { class: `flag sev-${v.severity}` }, v.matched_text || '—'), ' ', h('span', { class: 'ctx' }, (v.context || '').replaceAll(`【${v.matched_text}】`, v.matched_text))),
     h('td', { class: 'c-agent' }, v.agent_id || '—'),
     h('td', { class: 'c-product', title: v.product || '' }, v.product || '—'),
     h('td', { class: 'c-when' }, fmtDateTime(v.call_time)),
