@@ -162,7 +162,8 @@ HEARSAY_ZH = ("变相承诺", "违规承诺", "向投资者", "向消费者", "�
               "不能说", "不能讲", "不得说", "不能承诺", "不可以说", "不允许", "禁止", "严禁", "承诺什么",
               "说过", "告诉我", "跟我说", "对我说", "推销员说", "业务员说", "经理说", "销售说",
               "那个人说", "之前说", "上次说")
-HEARSAY_EN = ("said", "says", "told me", "told us", "claim", "claimed", "claims", "so-called",
+HEARSAY_EN = ("investors were", "customers were", "clients were", "victims were", "people were", "allegedly",
+              "told investors", "told customers", "said", "says", "told me", "told us", "claim", "claimed", "claims", "so-called",
               "beware", "wary", "suspicious", "watch out", "if someone", "if anyone", "anyone who",
               "anyone promising", "scammer", "fraudster", "red flag", "never trust", "don't believe",
               "do not believe", "promising", "promises of", "pitch", "advert", "he promised",
