@@ -9,6 +9,7 @@ import time
 import zipfile
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import Session
@@ -261,3 +262,33 @@ def test_validation_errors_say_what_is_wrong_in_one_line(api, call_id):
     assert r.json()["errors"][0]["loc"] == ["body", "action"]
     r = api.get(f"{API}/violations", params={"page_size": 0}, headers=auth(api, "officer"))
     assert r.status_code == 422 and r.json()["detail"].startswith("query.page_size:")
+
+
+def test_slow_requests_time_out_and_streamed_bodies_are_capped():
+    import asyncio
+
+    from fastapi import FastAPI
+
+    from compliance.service.middleware import BodyLimit, Timeout
+
+    app = FastAPI()
+
+    @app.get("/slow")
+    async def slow():
+        await asyncio.sleep(5)
+        return {"ok": True}
+
+    @app.post("/echo")
+    async def echo(request: Request):
+        return {"size": len(await request.body())}
+
+    app.add_middleware(BodyLimit, max_bytes=1000)
+    app.add_middleware(Timeout, seconds=0.2, upload_seconds=10, upload_prefix="/upload")
+    with TestClient(app) as http:
+        r = http.get("/slow")
+        assert r.status_code == 504 and "longer than" in r.json()["detail"]
+        assert http.post("/echo", content=b"x" * 999).json() == {"size": 999}
+        r = http.post("/echo", content=b"x" * 5000)  # declared length
+        assert r.status_code == 413
+        r = http.post("/echo", content=iter([b"x" * 600, b"x" * 600]))  # chunked: counted as it streams
+        assert r.status_code == 413 and "limit" in r.json()["detail"]
