@@ -33,7 +33,8 @@ COPY rules ./rules
 COPY models/manifest.yaml ./models/manifest.yaml
 COPY scripts ./scripts
 COPY alembic.ini ./
-RUN pip install -c constraints.txt . \
+# Editable: code, rules, model manifest and migrations all stay under /app (COMPLIANCE_HOME).
+RUN pip install -c constraints.txt -e . \
  && python scripts/fix_torchaudio.py
 
 ARG INSTALL_MODELS=1

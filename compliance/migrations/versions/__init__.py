@@ -1,0 +1,1 @@
+"""Alembic revisions (a package only so that a built wheel carries them)."""
