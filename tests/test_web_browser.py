@@ -193,11 +193,21 @@ def test_qa_upload_officer_review_agent_feedback(browser, live, shared, tmp_path
     assert sevs == sorted(sevs)
     assert "A1" in officer.inner_text("#queue-body")
     shot(officer, "05-queue")
-    # keyboard: j moves down, k back up, Enter opens the selected flag's call
+    # keyboard: j moves down, space plays the flag, c confirms it, k back up, Enter opens the call
     officer.keyboard.press("j")
-    assert officer.locator("#queue-body tr.sel").get_attribute("data-i") == "1"
+    second = officer.locator("#queue-body tr.sel")
+    assert second.get_attribute("data-i") == "1"
+    confirmed_vid = int(second.get_attribute("data-vid"))
+    officer.keyboard.press(" ")
+    officer.wait_for_function("() => { const a = document.getElementById('queue-audio'); return !a.paused && a.currentTime > 0; }")
+    officer.keyboard.press(" ")
+    officer.keyboard.press("c")
+    officer.wait_for_selector(f"#queue-body tr[data-vid='{confirmed_vid}'] .status[data-status='confirmed']")
+    assert officer.locator("#queue-body tr.sel").get_attribute("data-i") == "2"
+    officer.keyboard.press("k")
     officer.keyboard.press("k")
     first = officer.locator("#queue-body tr.sel")
+    assert first.get_attribute("data-i") == "0"
     vid = int(first.get_attribute("data-vid"))
     officer.keyboard.press("Enter")
     officer.wait_for_url(re.compile(rf".*/app/calls/{call_id}\?v={vid}"))
@@ -246,7 +256,15 @@ def test_qa_upload_officer_review_agent_feedback(browser, live, shared, tmp_path
     assert alice.locator(f".call-fb[data-call='{call_id}']").count() == 1
     assert alice.locator(f".fb-item[data-vid='{vid}']").count() == 0
     assert alice.locator(".fb-item").count() >= 1
-    shot(alice, "09-agent-feedback")
+    # the flag the officer confirmed can be acknowledged (or disputed) by the agent
+    item = alice.locator(f".fb-item[data-vid='{confirmed_vid}']")
+    if item.count():  # a confirmed call-level absence is listed under missing disclosures instead
+        shot(alice, "09-agent-feedback")
+        item.get_by_role("button", name="认可").click()
+        alice.wait_for_selector(f".fb-item[data-vid='{confirmed_vid}'] .status[data-status='acknowledged']")
+    else:
+        assert alice.locator(f".missing[data-vid='{confirmed_vid}']").count() == 1
+        shot(alice, "09-agent-feedback")
     alice.click("#lang-toggle")
     loaded(alice)
     assert alice.inner_text("h1") == "My compliance feedback"

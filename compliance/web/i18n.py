@@ -143,6 +143,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "job.failed": ("失败", "Failed"),
     "job.flags": ("{n} 个标记", "{n} flags"),
     "agent.title": ("我的合规反馈", "My compliance feedback"),
+    "agent.titleFor": ("坐席合规反馈", "Agent compliance feedback"),
     "agent.calls": ("通话数", "Calls"),
     "agent.flagged": ("被标记", "Flagged"),
     "agent.perCall": ("每通标记数", "Flags per call"),

@@ -62,7 +62,7 @@ async function load() {
   if (!agentId) { document.getElementById('agent-calls').replaceChildren(h('p', { class: 'muted' }, t('agent.nocalls'))); return; }
   const [fb, list] = await Promise.all([api(`agents/${encodeURIComponent(agentId)}/feedback`), api('calls', { params: { agent_id: agentId, page_size: 500 } })]);
   const calls = new Map(list.items.map((c) => [c.id, c]));
-  if (ME.role !== 'agent') document.getElementById('agent-title').textContent = `${t('agent.title')} · ${agentId}`;
+  if (ME.role !== 'agent') document.getElementById('agent-title').textContent = `${t('agent.titleFor')} · ${agentId}`;
   const missing = fb.per_call.reduce((n, c) => n + c.missing_disclosures.length, 0);
   document.getElementById('agent-stats').replaceChildren(
     ...[[fb.calls, t('agent.calls')], [fb.flagged, t('agent.flagged')], [fb.calls ? (fb.flagged / fb.calls).toFixed(1) : '0', t('agent.perCall')], [missing, t('agent.missing')]]

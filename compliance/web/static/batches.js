@@ -160,7 +160,7 @@ function upload() {
 $('upload-btn').addEventListener('click', upload);
 
 function showRejected(list) {
-  $('upload-error').replaceChildren(h('b', {}, t('batch.rejected')), h('ul', {}, list.map((r) => h('li', {}, `${r.filename}: ${r.reason}`))));
+  $('upload-error').replaceChildren(h('b', {}, t('batch.rejected')), h('ul', {}, list.map((r) => h('li', {}, r.reason.startsWith(r.filename) ? r.reason : `${r.filename}: ${r.reason}`))));
 }
 
 // --- batches and their jobs ---------------------------------------------------------------------

@@ -185,7 +185,6 @@ function renderHead() {
       h('span', {}, t('call.duration'), h('b', {}, fmtSec(c.duration))),
       h('span', {}, t('call.channels'), h('b', {}, c.speakers.map((s) => `${s.speaker}=${label('role', roles[s.speaker])}`).join(' · '))),
       c.masked ? h('span', {}, t('call.masked')) : null),
-    h('div', { class: 'spacer' }),
     role === 'agent' ? null : h('button', { type: 'button', id: 'swap-roles', onclick: swapRoles }, '⇄ ', t('call.swap')));
 }
 

@@ -51,7 +51,7 @@ function row(v, i) {
     h('td', { class: 'c-sev' }, sevBadge(v.severity)),
     h('td', {}, h('span', { class: 'rule-title', title: v.title }, v.title), h('span', { class: 'rule-id' }, `${v.rule_id} · ${label('cat', v.category)}`)),
     h('td', { class: 'said', title: v.context }, h('mark', { class: `flag sev-${v.severity}` }, v.matched_text || '—'), ' ', h('span', { class: 'ctx' }, (v.context || '').replaceAll(`【${v.matched_text}】`, v.matched_text))),
-    h('td', { class: 'c-agent' }, v.agent_id || '—'),
+    h('td', { class: 'c-agent' }, v.agent_id ? h('a', { href: `/app/agent?agent=${encodeURIComponent(v.agent_id)}`, title: t('nav.agent') }, v.agent_id) : '—'),
     h('td', { class: 'c-product', title: v.product || '' }, v.product || '—'),
     h('td', { class: 'c-when' }, fmtDateTime(v.call_time)),
     h('td', { class: 'c-at' }, h('a', { href: `/app/calls/${v.call_id}?v=${v.id}` }, fmtSec(v.start))),
