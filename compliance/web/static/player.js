@@ -96,7 +96,7 @@ export class Player {
       const n = peaks.length, bw = w / n;
       for (let i = 0; i < n; i++) { const a = Math.max(0.5, peaks[i] * amp * 1.6 > amp ? amp : peaks[i] * amp * 1.6); g.fillRect(i * bw, mid - a, Math.max(1, bw - 0.3), a * 2); }
       g.fillStyle = '#5f6b7a'; g.font = '11px system-ui, "Noto Sans CJK SC", sans-serif';
-      g.fillText(label('role', this.channelRoles[ch] || 'unknown'), 4, top + 13);
+      if (this.channelRoles[ch]) g.fillText(label('role', this.channelRoles[ch]), 4, top + 13);
     });
     if (!chans.length) { g.fillStyle = '#dde2e8'; g.fillRect(0, hgt / 2 - 1, w, 2); }
     // playhead
