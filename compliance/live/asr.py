@@ -28,7 +28,7 @@ FINAL, PARTIAL = 0, 1
 #: finals waiting together are decoded as one clip of at most this many seconds (one encoder pass
 #: instead of one each: whisper pads every clip to 30 s, so short utterances cost as much as long
 #: ones), separated by this much silence (short enough for the transcriber's VAD to keep one clip)
-PACK_MAX_S = 24.0
+PACK_MAX_S = 28.0
 PACK_GAP_S = 0.3
 
 
@@ -192,12 +192,37 @@ class AsrWorker:
                 self.busy_s += took
 
 
+def _decode(transcriber, clip: np.ndarray, language: str | None) -> tuple[list[Word], str | None]:
+    """Words of one clip (times relative to it). With a faster-whisper transcriber the model is
+    called directly, without its VAD: the clip is speech the streaming VAD cut (and packed), and
+    the VAD would split a packed clip back into one 30 s window per utterance. Other transcribers
+    (tests, other engines) go through their own `transcribe`."""
+    clip = np.ascontiguousarray(clip, dtype=np.float32)
+    model = getattr(transcriber, "model", None)
+    if model is None or not hasattr(model, "transcribe"):
+        transcript = transcriber.transcribe(clip, language=language)
+        return list(transcript.words), transcript.language
+    from ..textnorm import to_simplified
+
+    segments, info = model.transcribe(clip, language=language, beam_size=getattr(transcriber, "beam_size", 5),
+                                      word_timestamps=True, vad_filter=False, condition_on_previous_text=False,
+                                      initial_prompt=getattr(transcriber, "prompt", None))
+    lang = info.language
+    words = []
+    for seg in segments:
+        for w in seg.words or []:
+            text = w.word.strip()
+            if lang == "zh":
+                text = to_simplified(text)
+            if text:
+                words.append(Word(text=text, start=round(float(w.start), 3), end=round(float(w.end), 3),
+                                  probability=round(float(w.probability), 4)))
+    return words, lang
+
+
 def decode_batch(transcriber, batch: list[_Task]) -> list[tuple[list[Word], str | None]]:
     """Decode the tasks' audio as one clip; each task gets the words inside its own stretch (minus
     its left context), in call time."""
-    if len(batch) == 1:
-        t = batch[0]
-        return [transcribe_segment(transcriber, t.samples, t.context, t.language, t.offset)]
     gap = np.zeros(int(PACK_GAP_S * SR), dtype=np.float32)
     parts, spans, pos = [], [], 0
     for t in batch:
@@ -207,10 +232,9 @@ def decode_batch(transcriber, batch: list[_Task]) -> list[tuple[list[Word], str 
         parts.append(t.samples)
         spans.append((pos, pos + len(t.samples)))
         pos += len(t.samples)
-    clip = np.concatenate(parts)
-    transcript = transcriber.transcribe(clip, language=batch[0].language)
-    out: list[tuple[list[Word], str | None]] = [([], transcript.language) for _ in batch]
-    for w in transcript.words:
+    words, lang = _decode(transcriber, np.concatenate(parts) if len(parts) > 1 else parts[0], batch[0].language)
+    out: list[tuple[list[Word], str | None]] = [([], lang) for _ in batch]
+    for w in words:
         mid = (w.start + w.end) / 2 * SR
         for i, (a, b) in enumerate(spans):
             if a + batch[i].context <= mid < b:
@@ -225,12 +249,5 @@ def transcribe_segment(transcriber, samples: np.ndarray, context: int, language:
                        offset_s: float) -> tuple[list[Word], str | None]:
     """Decode `samples` whose first `context` samples are left context (already transcribed: it
     helps the decoder, its words are dropped). Word times come back in call time (+ offset_s)."""
-    transcript = transcriber.transcribe(np.ascontiguousarray(samples, dtype=np.float32), language=language)
-    cut = context / SR
-    words = []
-    for w in transcript.words:
-        if (w.start + w.end) / 2 < cut:
-            continue
-        words.append(Word(text=w.text, start=round(w.start + offset_s, 3), end=round(w.end + offset_s, 3),
-                          probability=w.probability))
-    return words, transcript.language
+    task = _Task(FINAL, 0, samples, context, offset_s, language, lambda *_: None)
+    return decode_batch(transcriber, [task])[0]

@@ -21,6 +21,8 @@ log = logging.getLogger("compliance.live.session")
 #: seconds of audio before an utterance decoded with it (its words are dropped)
 LEFT_CONTEXT_S = 1.0
 PARTIAL_MIN_S = 1.5
+#: below this amplitude the left context counts as silence (about -60 dBFS)
+SILENT = 1e-3
 PARTIAL_EVERY_S = 1.0
 WARN_EVERY_S = 5.0
 
@@ -131,6 +133,11 @@ class LiveSession:
         self._seg_n += 1
         seg_id = f"u{self._seg_n}"
         context = seg.start - ctx_start
+        lead = np.flatnonzero(np.abs(samples[:context]) > SILENT)
+        if len(lead) == 0 and context:  # the context is silence: no help to the decoder, drop it
+            samples, ctx_start, context = samples[context:], seg.start, 0
+        elif context:  # keep it from the first sound on
+            samples, ctx_start, context = samples[lead[0]:], ctx_start + lead[0], context - lead[0]
         offset = ctx_start / SR
         self.pending += 1
         self._idle.clear()
