@@ -11,22 +11,22 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from test_service_support import FakeAnalyzer, service_settings, settings_for
+from test_service_support import FakeAnalyzer, db_url, service_settings, settings_for  # noqa: F401
 
 ROLES = {"admin": ("admin", None), "qa": ("qa", None), "officer": ("officer", None), "alice": ("agent", "A1"),
          "bob": ("agent", "A2")}
 
 
 @pytest.fixture()
-def web(tmp_path):
-    """The app (web pages mounted, a fake analyzer), and name -> session token for each user."""
+def web(tmp_path, db_url):  # noqa: F811
+    """The app (web pages mounted, a fake analyzer), and name -> session token for each user; on
+    SQLite, and on PostgreSQL when COMPLIANCE_TEST_PG_URL is set."""
     from sqlmodel import Session
 
     from compliance import store
     from compliance.service import create_app
     from compliance.service.auth import create_user, issue_token
 
-    db_url = f"sqlite:///{tmp_path / 'web.db'}"
     engine = store.make_engine(db_url)
     tokens = {}
     with Session(engine) as session:

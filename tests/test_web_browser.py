@@ -245,6 +245,10 @@ def test_qa_upload_officer_review_agent_feedback(browser, live, shared, tmp_path
     loaded(officer, "/app/dashboard", url)
     assert officer.evaluate("Chart.getChart('chart-rules').data.datasets[0].data.reduce((a, b) => a + b, 0)") >= 3
     shot(officer, "08-dashboard")
+    with officer.expect_download() as download:
+        officer.click("[data-csv='rules']")
+    lines = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0] == "rule_id,title,count" and len(lines) >= 4 and flag["rule_id"] in "\n".join(lines)
     assert officer.errors == []
     officer.context.close()
 

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import String, func
+from sqlalchemy import String, cast, func
 from sqlmodel import Session, select
 
 from ..errors import AudioError, ComplianceError
@@ -354,7 +354,7 @@ def dashboard(date_from: datetime | None = None, date_to: datetime | None = None
         if (date_from or date_to) else None
     turn: dict[str, list[float]] = defaultdict(list)
     rows = session.exec(select(first.c.vid, first.c.at, ViolationRecord.id, CallRecord.id, CallRecord.created_at)
-                        .join(ViolationRecord, func.cast(ViolationRecord.id, String) == first.c.vid)
+                        .join(ViolationRecord, cast(ViolationRecord.id, String) == first.c.vid)
                         .join(CallRecord, CallRecord.id == ViolationRecord.call_id)).all()
     for _vid, at, _v, call_id, created in rows:
         if reviewed_calls is not None and call_id not in reviewed_calls:

@@ -53,7 +53,7 @@ function drawTrend(perCall, calls) {
       { type: 'line', label: t('agent.perCall'), data: rows.map((r) => +(r.flags / r.calls).toFixed(2)), borderColor: '#d9480f', backgroundColor: '#d9480f', yAxisID: 'y', tension: 0.2 },
       { type: 'line', label: t('agent.missing'), data: rows.map((r) => +(r.missing / r.calls).toFixed(2)), borderColor: '#b7791f', backgroundColor: '#b7791f', yAxisID: 'y', borderDash: [5, 4], tension: 0.2 },
       { type: 'bar', label: t('agent.calls'), data: rows.map((r) => r.calls), backgroundColor: 'rgba(76,127,208,.25)', yAxisID: 'y2', maxBarThickness: 48 }] },
-    options: { maintainAspectRatio: false, animation: false, interaction: { mode: 'index', intersect: false },
+    options: { maintainAspectRatio: false, animation: false, interaction: { mode: 'index', intersect: false }, plugins: { legend: { labels: { usePointStyle: true, boxHeight: 8 } } },
       scales: { y: { beginAtZero: true, title: { display: true, text: t('agent.perCall') } }, y2: { position: 'right', beginAtZero: true, grid: { drawOnChartArea: false }, ticks: { precision: 0 } } } },
   });
 }

@@ -12,6 +12,8 @@ Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
 Chart.defaults.animation = false;
 Chart.defaults.maintainAspectRatio = false;
 Chart.defaults.datasets.bar.maxBarThickness = 36;
+Chart.defaults.plugins.legend.labels.usePointStyle = true;
+Chart.defaults.plugins.legend.labels.boxHeight = 8;
 
 function draw(id, config, header, rows) {
   charts[id]?.destroy();
@@ -46,7 +48,7 @@ function render(d) {
   ['agent_id', 'calls', 'violations', 'per_call'], ag.map((a) => [a.agent_id, a.calls, a.violations, a.per_call]));
 
   const pr = d.precision.filter((r) => r.reviewed > 0).sort((a, b) => a.precision - b.precision).slice(0, 12);
-  draw('precision', { type: 'bar', data: { labels: pr.map((r) => short(r.title)), datasets: [{ label: t('dash.precision'), data: pr.map((r) => Math.round(r.precision * 100)),
+  draw('precision', { type: 'bar', data: { labels: pr.map((r) => `${short(r.title, 18)} ${r.confirmed}/${r.reviewed}`), datasets: [{ label: t('dash.precision'), data: pr.map((r) => Math.round(r.precision * 100)),
     backgroundColor: pr.map((r) => (r.precision < 0.5 ? '#c92a2a' : r.precision < 0.8 ? '#e0a526' : '#2b8a3e')) }] },
   options: { ...hbar({ max: 100, ticks: { callback: (v) => `${v}%` } }), plugins: { legend: { display: false }, tooltip: { callbacks: { afterLabel: (c) => `${t('dash.reviewed')}: ${pr[c.dataIndex].reviewed}` } } } } },
   ['rule_id', 'title', 'flagged', 'reviewed', 'confirmed', 'dismissed', 'precision'], pr.map((r) => [r.rule_id, r.title, r.flagged, r.reviewed, r.confirmed, r.dismissed, r.precision]));
