@@ -13,6 +13,8 @@
   version that carries more energy under it. Prints word attribution accuracy and whether the
   agent was identified, in mono (diarized) and in stereo (channel layout known, and unknown:
   roles from content only). Transcripts are cached in artifacts/bench_words/.
+  RTF is wall time; "CPU/s" is process CPU seconds per audio second (all threads), which is
+  what to compare when the machine is shared (on an idle 2-core machine RTF ~ CPU/s / 2).
 """
 
 from __future__ import annotations
@@ -172,6 +174,9 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*uem.*approximated.*")
     if not SHARED.is_dir():
         sys.exit(f"{SHARED} not found")
     import torch
@@ -183,19 +188,20 @@ def main() -> None:
     warm = load(SHARED / "diar" / "sample.wav")
     diarizer.diarize(warm)  # warm-up, not timed
     items = datasets(set(filter(None, args.only.split(","))) or None)
-    print(f"{'item':<12}{'kind':<11}{'dur s':>7}{'ref spk':>8}{'hyp spk':>8}{'DER c0':>8}{'DER c.25':>9}{'RTF':>7}")
+    print(f"{'item':<12}{'kind':<11}{'dur s':>7}{'ref spk':>8}{'hyp spk':>8}{'DER c0':>8}{'DER c.25':>9}{'RTF':>7}"
+          f"{'CPU/s':>7}")
     groups: dict[str, list] = {}
     word_rows = []
     for name, wav, ref, uem, kind in items:
         audio = load(wav)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         hyp = diarizer.diarize(audio)
-        el = time.perf_counter() - t
+        el, cpu = time.perf_counter() - t, time.process_time() - c
         d0, d25 = der(ref, hyp, uem, 0.0), der(ref, hyp, uem, 0.25)
         nref, nhyp = len({r.speaker for r in ref}), len({h.speaker for h in hyp})
         print(f"{name:<12}{kind:<11}{audio.duration:7.1f}{nref:8d}{nhyp:8d}{100 * d0:7.1f}%{100 * d25:8.1f}%"
-              f"{el / audio.duration:7.3f}", flush=True)
-        groups.setdefault(kind, []).append((audio.duration, d0, d25, el))
+              f"{el / audio.duration:7.3f}{cpu / audio.duration:7.3f}", flush=True)
+        groups.setdefault(kind, []).append((audio.duration, d0, d25, el, cpu))
         if args.words and kind == "synthetic":
             word_rows.append((name, word_bench(name, hyp)))
     print()
@@ -203,6 +209,7 @@ def main() -> None:
         dur = sum(r[0] for r in rows)
         print(f"{kind:<11} mean DER c0 {100 * np.mean([r[1] for r in rows]):5.1f}%  c0.25 "
               f"{100 * np.mean([r[2] for r in rows]):5.1f}%  RTF {sum(r[3] for r in rows) / dur:.3f} "
+              f"(CPU s per audio s {sum(r[4] for r in rows) / dur:.3f}) "
               f"({len(rows)} files, {dur:.0f} s)")
     if word_rows:
         print(f"\n{'call':<8}{'words':>6}{'role acc':>9}{'spk acc':>8}{'gap':>5}{'agent':>7}{'conf':>6}"
