@@ -281,3 +281,20 @@ def test_qa_upload_officer_review_agent_feedback(browser, live, shared, tmp_path
     assert bob.locator(".call-fb").count() == 0
     assert bob.goto(url + f"/app/calls/{call_id}").status == 403
     bob.context.close()
+
+    # --- diarization got the roles backwards: the officer swaps them and detection re-runs ----------
+    officer = login(browser, url, "officer")
+    loaded(officer, f"/app/calls/{call_id}", url)
+    assert "CH0=坐席" in officer.inner_text("#call-head")
+    officer.once("dialog", lambda dialog: dialog.accept())
+    officer.click("#swap-roles")
+    officer.wait_for_function("() => document.getElementById('call-head').innerText.includes('CH0=客户')")
+    assert "customer" in officer.locator(".utt").first.get_attribute("class")  # the opening line was the agent's
+    log = officer.evaluate(f"fetch('/api/v1/calls/{call_id}/audit').then(r => r.json())")
+    swap = [e for e in log if e["action"] == "call.roles"]
+    assert len(swap) == 1 and swap[0]["after"]["roles"] == {"CH0": "customer", "CH1": "agent"}
+    # the flags are new: none shows the history of the flags they replaced
+    assert officer.locator(".audit-entry").count() == 0
+    shot(officer, "11-call-roles-swapped")
+    assert officer.errors == []
+    officer.context.close()

@@ -89,7 +89,11 @@ export function saidWithContext(v) {
 }
 
 function auditFor(v) {
-  return state.audit.filter((e) => e.entity_type === 'violation' && e.entity_id === String(v.id));
+  // a role switch replaced every flag of the call, and SQLite may give a new flag an old flag's id:
+  // only entries after the last switch belong to the current flags
+  const swaps = state.audit.filter((e) => e.action === 'call.roles');
+  const since = swaps.length ? swaps[swaps.length - 1].id : 0;
+  return state.audit.filter((e) => e.entity_type === 'violation' && e.entity_id === String(v.id) && e.id > since);
 }
 
 function actionsFor(v) {
