@@ -319,6 +319,10 @@ else:
     app.command("detect")(detect_command)
 
 
+from .live.cli import stream_command  # noqa: E402
+
+app.command("stream")(stream_command)
+
 try:
     from .cli_service import register as _register_service
 except ImportError:  # the review service's commands are optional while it is being built
