@@ -139,3 +139,30 @@ def test_wav_header_is_what_the_decoder_reads(tmp_path):
     with wave.open(str(path)) as w:
         assert (w.getnchannels(), w.getframerate(), w.getsampwidth(), w.getnframes()) == (2, 8000, 2, 1600)
         assert w.readframes(1600) == pcm
+
+
+def test_packed_decoding_gives_each_utterance_its_own_words():
+    """Several waiting utterances decoded as one clip: each gets the words in its stretch, in call
+    time, without those of its left context or of the silence between them."""
+    from compliance.live.asr import FINAL, PACK_GAP_S, _Task, decode_batch
+    from compliance.transcribe import Segment, Transcript
+    from compliance.types import Word
+
+    class Fake:  # "hears" a word in every 0.5 s that holds sound
+        def transcribe(self, samples, language=None):
+            words = []
+            for i in range(0, len(samples) - 7999, 8000):
+                if np.abs(samples[i:i + 8000]).max() > 0:
+                    words.append(Word(f"w{i // 8000}", i / 16000, (i + 8000) / 16000))
+            return Transcript(language or "zh", 1.0, [Segment(0, len(samples) / 16000, "", words)])
+
+    a = np.ones(32000, dtype=np.float32)  # 2 s, first 1 s left context
+    b = np.ones(16000, dtype=np.float32)  # 1 s, no context
+    tasks = [_Task(FINAL, 0, a, 16000, 10.0, "zh", None), _Task(FINAL, 1, b, 0, 50.0, "zh", None)]
+    out = decode_batch(Fake(), tasks)
+    (wa, _), (wb, _) = out
+    assert [(w.start, w.end) for w in wa] == [(11.0, 11.5), (11.5, 12.0)]
+    # b starts PACK_GAP_S after a in the clip: the word straddling the gap (mostly silence) is
+    # nobody's; b's own word comes back at b's call time
+    assert [w.text for w in wb] == ["w5"] and 50.0 <= wb[0].start < wb[0].end <= 51.0
+    assert PACK_GAP_S * 16000 >= 4000

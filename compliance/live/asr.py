@@ -129,17 +129,31 @@ class AsrWorker:
         import heapq
 
         first = heapq.heappop(self._tasks)
+        while first.priority == FINAL and first.stale() and self._tasks:
+            self._drop(first)
+            first = heapq.heappop(self._tasks)
         batch = [first]
         if first.priority != FINAL or not self.pack:
             return batch
         total = first.audio_s
         while self._tasks and self._tasks[0].priority == FINAL and self._tasks[0].language == first.language:
             nxt = self._tasks[0]
+            if nxt.stale():
+                self._drop(heapq.heappop(self._tasks))
+                continue
             if total + PACK_GAP_S + nxt.audio_s > PACK_MAX_S:
                 break
             batch.append(heapq.heappop(self._tasks))
             total += PACK_GAP_S + nxt.audio_s
         return batch
+
+    @staticmethod
+    def _drop(task: _Task) -> None:
+        """A task nobody waits for any more (its stream was dropped): answered without decoding."""
+        try:
+            task.done(LookupError("stale"), 0.0)
+        except Exception:
+            log.exception("live ASR callback failed")
 
     def _loop(self) -> None:
         while True:
@@ -151,12 +165,9 @@ class AsrWorker:
                 batch = self._take()
                 audio_s = sum(t.audio_s for t in batch)
                 self._busy_until = time.monotonic() + audio_s * self.rtf
-            if batch[0].priority != FINAL and batch[0].stale():
+            if batch[0].stale():
                 self._busy_until = 0.0
-                try:
-                    batch[0].done(LookupError("stale"), 0.0)
-                except Exception:
-                    log.exception("live ASR callback failed")
+                self._drop(batch[0])
                 continue
             t0 = time.monotonic()
             try:

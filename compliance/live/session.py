@@ -151,7 +151,8 @@ class LiveSession:
         def done(result, wait):
             self.loop.call_soon_threadsafe(self._spawn, self._on_final(seg, seg_id, result, wait))
 
-        self.hub.asr.submit(FINAL, samples, context, offset, self.language, done, post=post)
+        self.hub.asr.submit(FINAL, samples, context, offset, self.language, done, post=post,
+                            stale=lambda: self.closed)
 
     def _maybe_partial(self, ch: int) -> None:
         vad = self.vads[ch]
@@ -192,6 +193,8 @@ class LiveSession:
 
     async def _on_final(self, seg, seg_id: str, result, wait: float) -> None:
         try:
+            if isinstance(result, LookupError):  # dropped: the stream ended without waiting
+                return
             if isinstance(result, Exception):
                 await self.emit({"type": "error", "code": "asr_failed", "fatal": False,
                                  "detail": f"utterance {seg.start_s:.1f}-{seg.end_s:.1f}s could not be "
