@@ -14,7 +14,8 @@ from ..types import Utterance, Violation
 from . import cues
 from .loader import Pack
 from .schema import Element, Rule
-from .text import clause_bounds, exact_pinyin, is_word, straddles_word, has_han, normalize, pinyin_layer, pinyin_str, register_words
+from .text import (GATE_FALLBACK, clause_bounds, exact_pinyin, gate_norm, gate_table, has_han, is_word, normalize, pinyin_layer,
+                   pinyin_str, register_words, straddles_word)
 
 AGENT_ROLES = frozenset({"agent", "unknown", "supervisor"})
 CUSTOMER_ROLES = frozenset({"customer", "unknown"})
@@ -35,15 +36,31 @@ class Hit:
         return norm[self.start:self.end]
 
 
-@dataclass
 class Analyzed:
-    """One utterance after normalisation and the automaton pass."""
+    """One utterance after normalisation and the automaton pass. `norm` is computed on first use
+    when the gate found nothing (most utterances); `cues` memoises the suppressor checks per span,
+    so rules that share a hit share the negation/question/quotation work."""
 
-    utt: Utterance
-    norm: str
-    hits: dict[int, list[Hit]]  # literal id -> hits
-    layer: str = ""
-    scanned: int = 0  # bit set of the automata already run (1 trigger, 2 condition, 4 element)
+    __slots__ = ("utt", "_norm", "hits", "layer", "scanned", "cues")
+
+    def __init__(self, utt: Utterance, norm: str | None, hits: dict, layer: str = "", scanned: int = 0):
+        self.utt = utt
+        self._norm = norm
+        self.hits = hits  # literal id -> hits
+        self.layer = layer
+        self.scanned = scanned  # bit set of the automata already run (1 trigger, 2 condition, 4 element)
+        self.cues = None
+
+    @property
+    def norm(self) -> str:
+        n = self._norm
+        if n is None:  # the gate passed: normalize() is the character map alone
+            n = self._norm = gate_norm(self.utt.text)
+        return n
+
+    @norm.setter
+    def norm(self, value: str) -> None:
+        self._norm = value
 
 
 @dataclass(slots=True)
@@ -109,15 +126,42 @@ class Engine:
             else:
                 g = 2
             groups[g].setdefault(pinyin_layer(lit), []).append(lid)
-        self._autos = []
-        for by_key in groups:
-            auto = ahocorasick.Automaton()
-            for key, lids in by_key.items():
-                auto.add_word(key, (len(key), tuple(lids)))
-            if by_key:
-                auto.make_automaton()
-            self._autos.append(auto if by_key else None)
+        self._autos = [self._automaton(by_key) for by_key in groups]
+        # Per role: literal id -> the rules it can trigger for an utterance of that role.
+        self._trig_by_role = {role: [tuple(r for r in rs if role in self.rules[r].roles) for rs in self._lit_trig]
+                              for role in ANY_ROLES}
+        # Per role, the gate automaton: the trigger-group literals that matter for an utterance of
+        # that role (any literal of a rule that applies to the role; call-scope context on agent
+        # turns). A customer turn is not scanned for literals only agent rules read. Call-level
+        # checks rescan with the full automata (ensure_elements).
+        self._role_autos = {}
+        for role in ANY_ROLES:
+            keep = {lid for lid, ents in enumerate(self._lit_entries)
+                    if any(role in self.rules[r].roles for r, _, _ in ents)
+                    or (role in AGENT_ROLES and self._lit_ctx[lid])}
+            sub = {}
+            for key, lids in groups[0].items():
+                lk = [lid for lid in lids if lid in keep]
+                if lk:
+                    sub[key] = lk
+            self._role_autos[role] = self._automaton(sub)
+        self._no_trig = [()] * len(self._lit_trig)
+        self._gate = gate_table()
         register_words(self._lit_text)
+
+    def _automaton(self, by_key: dict[str, list[int]]):
+        """Each value: (length, ((lid, literal, Han count, latin edge), ...)). The latin edge flag
+        (first or last character ASCII) is the same for the literal and for anything its pinyin
+        key matches, since the layer leaves non-Han characters as they are."""
+        if not by_key:
+            return None
+        auto = ahocorasick.Automaton()
+        for key, lids in by_key.items():
+            auto.add_word(key, (len(key), tuple(
+                (lid, self._lit_text[lid], self._lit_han[lid], key[0] < "\u0080" or key[-1] < "\u0080")
+                for lid in lids)))
+        auto.make_automaton()
+        return auto
 
     # ---------------------------------------------------------------- compile
     def _lit(self, phrase: str, ridx: int, role: int, sub: int = 0) -> int:
@@ -211,21 +255,44 @@ class Engine:
 
     # ---------------------------------------------------------------- per utterance
     def analyze(self, utt: Utterance) -> Analyzed:
-        """Normalise and run the trigger automaton (and the condition one if anything hit)."""
-        norm = normalize(utt.text)
-        an = Analyzed(utt=utt, norm=norm, hits={})
-        if norm:
-            an.layer = pinyin_layer(norm)
-            self._scan(an, 0)
-            if an.hits:
-                lit_trig = self._lit_trig
-                if any(lit_trig[lid] for lid in an.hits):
-                    self._scan(an, 1)
+        """The gate: one str.translate (full/half width, punctuation, case and the pinyin class of
+        every Han character in one table) and one pass of the trigger automaton. Only utterances
+        with a hit get their normalised text built and go on to the Python checks; text that the
+        table cannot normalise on its own (Traditional characters, spaces, 百分之/个点 numbers) takes
+        the full normalize() first."""
+        text = utt.text
+        if not text:
+            return Analyzed(utt, "", {})
+        if text.isascii():
+            norm = normalize(text)
+            an = Analyzed(utt, norm, {}, norm)
+        else:
+            gate = self._gate
+            layer = None
+            if gate is not None and "百分之" not in text and "个点" not in text:
+                layer = text.translate(gate)
+                if GATE_FALLBACK in layer:
+                    layer = None
+            if layer is None:
+                norm = normalize(text)
+                an = Analyzed(utt, norm, {}, pinyin_layer(norm))
+            else:
+                an = Analyzed(utt, None, {}, layer)
+        if an.layer:
+            auto = self._role_autos.get(utt.role or "unknown")
+            an.scanned = 9  # trigger group scanned, for this role only
+            if auto is not None:
+                self._scan_with(an, auto)
         return an
 
     def ensure_elements(self, an: Analyzed) -> None:
         """Add the call-level element literals' hits (run once per utterance, on demand)."""
         if an.norm and not an.scanned & 4:
+            if an.scanned & 8:  # the role's gate automaton only: rescan everything in full
+                an.hits = {}
+                an.scanned = 0
+                an.cues = None
+                self._scan(an, 0)
             self._scan(an, 2)
             if not an.scanned & 2:
                 self._scan(an, 1)
@@ -233,20 +300,20 @@ class Engine:
     def _scan(self, an: Analyzed, g: int) -> None:
         an.scanned |= 1 << g
         auto = self._autos[g]
-        if auto is None:
-            return
-        norm = an.norm
+        if auto is not None:
+            self._scan_with(an, auto)
+
+    def _scan_with(self, an: Analyzed, auto) -> None:
+        norm = None
         hits = an.hits
-        lit_text = self._lit_text
-        lit_han = self._lit_han
-        for end, (n, lids) in auto.iter(an.layer):
+        for end, (n, ents) in auto.iter(an.layer):
+            if norm is None:
+                norm = an.norm
             start = end + 1 - n
             seg = norm[start:end + 1]
-            for lid in lids:
-                lit = lit_text[lid]
+            for lid, lit, nh, latin in ents:
                 exact = seg == lit
                 if not exact:
-                    nh = lit_han[lid]
                     if nh < 2:
                         continue
                     if nh == 2 and (exact_pinyin(seg) != exact_pinyin(lit)
@@ -254,7 +321,7 @@ class Engine:
                         continue
                     if is_word(seg):
                         continue  # a real word that sounds alike (保障/包涨), not an ASR slip
-                if (seg[0] < "\u0080" or seg[-1] < "\u0080") and not _word_bounded(norm, start, end + 1):
+                if latin and not _word_bounded(norm, start, end + 1):
                     continue
                 h = hits.get(lid)
                 if h is None:
@@ -263,9 +330,10 @@ class Engine:
                     h.append(Hit(start, end + 1, lit, exact))
 
     def candidates(self, an: Analyzed) -> dict[int, dict[int, list]]:
-        """rule idx -> role -> [(sub, Hit)] for the rules that a trigger literal selected."""
+        """rule idx -> role -> [(sub, Hit)] for the rules that a trigger literal selected and that
+        apply to the utterance's speaker role (the condition automaton runs only then)."""
         hits = an.hits
-        lit_trig = self._lit_trig
+        lit_trig = self._trig_by_role.get(an.utt.role or "unknown", self._no_trig)
         out: dict[int, dict[int, list]] = {}
         for lid in hits:
             for r in lit_trig[lid]:
@@ -359,29 +427,48 @@ class Engine:
         excepts = [h for _, h in d.get(EXCEPT, ())]
         found.sort(key=lambda x: (x.start, -x.end))
         last_reason = None
+        memo = an.cues
+        if memo is None:
+            memo = an.cues = {}
         for f in found:
             if any(e.start < f.end and f.start < e.end for e in excepts):
                 continue
-            zh = has_han(norm[f.start:f.end])
-            cb = clause_bounds(norm, f.start, f.end)
+            s, e = f.start, f.end
+            # The suppressor checks depend only on the text and the span (memoised per utterance).
+            sp = memo.get((s, e))
+            if sp is None:
+                sp = memo[(s, e)] = [has_han(norm[s:e]), clause_bounds(norm, s, e), 0, 0, 0, 0, 0]
+            zh, cb = sp[0], sp[1]
             if rule.negation == "suppress":
-                c = cues.negation(norm, f.start, f.end, zh, cb)
-                if not c and f.inner > f.start:
-                    c = cues.negation(norm, f.inner, f.end, zh)
+                c = sp[2]
+                if c == 0:
+                    c = sp[2] = cues.negation(norm, s, e, zh, cb)
+                if not c and f.inner > s:
+                    key = ("inner", f.inner, e)
+                    c = memo.get(key, 0)
+                    if c == 0:
+                        c = memo[key] = cues.negation(norm, f.inner, e, zh)
                 if c:
                     last_reason = f"negated by '{c}'"
                     continue
             if rule.question == "suppress":
-                c = cues.question(norm, f.start, f.end, zh, cb)
+                c = sp[3]
+                if c == 0:
+                    c = sp[3] = cues.question(norm, s, e, zh, cb)
                 if c:
                     last_reason = f"question ('{c}')"
                     continue
-            c = cues.meta(norm, f.start, f.end, zh, advice=cr.pack.info.kind == "signal")
+            k = 4 if cr.pack.info.kind == "signal" else 5
+            c = sp[k]
+            if c == 0:
+                c = sp[k] = cues.meta(norm, s, e, zh, advice=k == 4)
             if c:
                 last_reason = f"mentioned, not used ('{c}')"
                 continue
             if rule.hearsay == "suppress":
-                c = cues.hearsay(norm, f.start, f.end, zh, cb)
+                c = sp[6]
+                if c == 0:
+                    c = sp[6] = cues.hearsay(norm, s, e, zh, cb)
                 if c:
                     last_reason = f"hearsay/quotation ('{c}')"
                     continue

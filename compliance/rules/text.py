@@ -186,13 +186,64 @@ class _PinyinTable(dict):
 
 
 _TABLE = _PinyinTable()
+_LAYER: list | None = None  # the same mapping as a list over the BMP: a faster translate table
+
+
+def _layer_table() -> list:
+    global _LAYER
+    if _LAYER is None:
+        lst = list(range(0xA000))
+        for cp in range(0x3400, 0xA000):
+            lst[cp] = _TABLE[cp]
+        _LAYER = lst
+    return _LAYER
 
 
 def pinyin_layer(text: str) -> str:
     """Same length as `text`; Han characters replaced by their fuzzy-syllable codes."""
     if text.isascii():
         return text
-    return text.translate(_TABLE)
+    return text.translate(_LAYER or _layer_table())
+
+
+# A character the gate table gives to whatever normalize() would change beyond one-for-one
+# character mapping (Traditional characters, which OpenCC converts in context, and white space,
+# which it collapses): text holding one takes the full normalize() path.
+GATE_FALLBACK = "\U000FFFFD"
+_GATE: list | None = None
+
+
+def gate_norm(text: str) -> str:
+    """normalize(text) for a non-ASCII text that the gate table mapped without a fallback."""
+    return text.translate(_PUNCT_MAP)
+
+
+def gate_table() -> list | None:
+    """str.translate table from raw (non-ASCII) text straight to pinyin_layer(normalize(text)):
+    normalize()'s width/punctuation/case map composed with the pinyin classes, built once over the
+    BMP. None when OpenCC's character table is unavailable (then every text is normalised)."""
+    global _GATE
+    if _GATE is not None:
+        return _GATE
+    trad = _traditional_chars()
+    if not trad:
+        return None
+    layer = _layer_table()
+    fb = ord(GATE_FALLBACK)
+    tab = list(range(0x10000))
+    # Beyond the BMP (Traditional characters of CJK extension B, emoji): up to the last
+    # Traditional character, every character falls back; above it nothing needs mapping.
+    tab.extend([fb] * (max(0x10000, max(ord(c) for c in trad) + 1) - 0x10000))
+    for cp in range(0x10000):
+        c = _PUNCT_MAP.get(cp, cp)
+        if isinstance(c, str):  # pragma: no cover - the map holds code points
+            c = ord(c) if len(c) == 1 else None
+        if c is None or chr(cp) in trad or _WS_RE.match(chr(c)) or 0xE000 <= cp <= 0xF8FF:
+            tab[cp] = fb
+        else:
+            tab[cp] = layer[c] if c < len(layer) else c
+    _GATE = tab
+    return tab
 
 
 def exact_pinyin(text: str) -> tuple:
