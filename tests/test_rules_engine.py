@@ -197,3 +197,91 @@ def test_words_that_contain_a_negation_character_do_not_negate(eng, text):
 
 def test_conditional_bu_jiu_is_not_negation(eng):
     assert {v.category for v in detect_text("不赔钱就天天举报", role="customer", packs=eng)} == {"customer_complaint"}
+
+
+# ------------------------------------------------------------------ the gate (one translate + one automaton pass)
+
+def _gateless(packs):
+    """The same packs with the gate switched off: every text through normalize(), every
+    utterance scanned with the full trigger automaton whatever its role."""
+    from compliance.rules.engine import Engine
+
+    e = Engine(packs)
+    e._gate = None
+    e._role_autos = {r: e._autos[0] for r in e._role_autos}
+    return e
+
+
+def _dev_texts():
+    import csv
+    from pathlib import Path
+
+    p = Path(__file__).parent / "data" / "rules_dev.tsv"
+    with p.open(encoding="utf-8") as fh:
+        return [r["text"] for r in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)]
+
+
+def _sig(vs):
+    return [(v.rule_id, v.start, v.end, v.matched_text, v.context, v.reason, v.kind, v.utterance_index) for v in vs]
+
+
+def test_gate_table_equals_normalize_then_pinyin_layer():
+    from compliance.rules.text import GATE_FALLBACK, gate_table
+
+    tab = gate_table()
+    assert tab is not None
+    texts = [t for t in _dev_texts() if not t.isascii()] + ["这个产品保本，收益（稳定）！ＡＢＣ５％", "您好Ａ＃：　"]
+    gated = 0
+    for t in texts:
+        g = t.translate(tab)
+        if GATE_FALLBACK in g:
+            continue
+        gated += 1
+        assert g == pinyin_layer(normalize(t)), t
+    assert gated > len(texts) // 2
+    # what one-for-one mapping cannot do falls back to normalize()
+    for t in ("這個產品保本", "保 本", "保\u3000本"):
+        assert GATE_FALLBACK in t.translate(tab)
+
+
+def test_homophone_only_utterance_passes_the_gate(eng):
+    u = Utterance(speaker="agent", start=0, end=2, text="这个产品爆本的，您放心", role="agent")
+    an = eng.analyze(u)
+    assert an.hits, "the homophone 爆本 must hit 保本's entry in the gate automaton"
+    assert any(h.lit == "保本" and not h.exact for hs in an.hits.values() for h in hs)
+    assert "guarantee_of_principal" in {v.category for v in detect([u], eng, call_level=False)}
+
+
+def test_utterance_without_triggers_skips_the_slow_path(eng):
+    u = Utterance(speaker="customer", start=0, end=1, text="嗯，好的，您说。", role="customer")
+    an = eng.analyze(u)
+    assert an.hits == {}
+    assert an._norm is None  # normalised text never built
+    assert an.norm == normalize(u.text)  # and built correctly on demand
+    assert detect([u], eng) == []
+
+
+def test_gate_gives_the_same_results_as_a_gateless_run_on_the_dev_set(eng):
+    plain = _gateless(eng.packs)
+    texts = _dev_texts()
+    texts += ["這個產品爆本的", "保 本 保 息", "年化收益百分之五，稳赚", "THIS IS RISK-FREE"]
+    for t in texts:
+        for role in ("agent", "customer", "unknown"):
+            u = Utterance(speaker=role, start=0.0, end=3.0, text=t, role=role)
+            assert _sig(detect([u], eng, call_level=False)) == _sig(detect([u], plain, call_level=False)), (role, t)
+
+
+def test_gate_gives_the_same_call_level_results_as_a_gateless_run(eng):
+    import json
+    from pathlib import Path
+
+    calls = Path(__file__).resolve().parents[1].parent / "shared" / "audio" / "calls"
+    files = sorted(calls.glob("dev0*.json")) if calls.is_dir() else []
+    if not files:
+        pytest.skip("shared synthetic calls absent")
+    plain = _gateless(eng.packs)
+    for p in files:
+        d = json.loads(p.read_text(encoding="utf-8"))
+        utts = [Utterance(speaker=t["speaker"], start=t["start"], end=t["end"], text=t["text"], role=t["speaker"],
+                          index=i) for i, t in enumerate(d["turns"])]
+        assert _sig(detect(utts, eng)) == _sig(detect(utts, plain)), p.name
