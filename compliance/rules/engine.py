@@ -405,21 +405,20 @@ class Engine:
                 found.append(Match(h.start, h.end, "phrase", h.lit, h.exact))
         if cr.regexes:
             keyed = {sub for sub, _ in d.get(KEY, ())}
-            for i, (rx, unless, needs_key, unless_s) in enumerate(cr.regexes):
+            memo = an.cues
+            if memo is None:
+                memo = an.cues = {}
+            for i, entry in enumerate(cr.regexes):
+                rx, unless, needs_key, unless_s = entry
                 if needs_key and i not in keyed:
                     continue
-                for mm in rx.finditer(norm):
-                    if mm.end() <= mm.start():
-                        continue
-                    if unless:
-                        cs, ce = _clause(norm, mm.start(), mm.end())
-                        if any(u.search(norm[cs:ce]) for u in unless):
-                            continue
-                    if unless_s:
-                        cs, ce = clause_bounds(norm, mm.start(), mm.end(), marks=".?!")
-                        if any(u.search(norm[cs:ce]) for u in unless_s):
-                            continue
-                    found.append(Match(mm.start(), mm.end(), "regex", rx.pattern))
+                # the same pattern (with the same exclusions) in several rules is matched once
+                mk = ("rx", rx, tuple(unless), tuple(unless_s))
+                spans = memo.get(mk)
+                if spans is None:
+                    spans = memo[mk] = _regex_spans(norm, rx, unless, unless_s)
+                for ms, me in spans:
+                    found.append(Match(ms, me, "regex", rx.pattern))
         if m.near and (NEAR_A in d and NEAR_B in d):
             found.extend(self._near(cr, an, d))
         if not found:
@@ -526,6 +525,23 @@ class Engine:
                 continue
             return (s, e)
         return None
+
+
+def _regex_spans(norm: str, rx, unless, unless_s) -> list[tuple[int, int]]:
+    out = []
+    for mm in rx.finditer(norm):
+        if mm.end() <= mm.start():
+            continue
+        if unless:
+            cs, ce = _clause(norm, mm.start(), mm.end())
+            if any(u.search(norm[cs:ce]) for u in unless):
+                continue
+        if unless_s:
+            cs, ce = clause_bounds(norm, mm.start(), mm.end(), marks=".?!")
+            if any(u.search(norm[cs:ce]) for u in unless_s):
+                continue
+        out.append((mm.start(), mm.end()))
+    return out
 
 
 _WORDCH = re.compile(r"[a-z0-9]")
