@@ -11,9 +11,10 @@ from compliance.rules.evaluate import evaluate, read_tsv
 
 HELDOUT = Path(__file__).parent / "data" / "rules_heldout.tsv"
 
-# measured when the file was frozen (see the commit message): precision / recall
-P_FLOOR = 0.78
-R_FLOOR = 0.65
+# batch C (50 rows), measured after round-2 tuning on batches A and B: P 0.50 / R 0.50.
+# (Batch B, the round-1 held-out set, went from P 0.78/R 0.57 to P 0.80/R 0.67 before it was tuned on.)
+P_FLOOR = 0.45
+R_FLOOR = 0.45
 
 
 def test_heldout_floors():
