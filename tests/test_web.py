@@ -171,6 +171,18 @@ def test_web_api_facets_peaks_roles_batches_dashboard(web):
     assert facets["agents"] == [{"id": "A1", "n": 1}] and facets["products"] == [{"id": "稳盈理财", "n": 1}]
     assert facets["by_severity"]["high"] == 1 and [r["id"] for r in facets["rules"]] == ["zh.guarantee"]
     assert http.get("/api/v1/web/facets", params={"agent_id": "A2"}).json()["total"] == 0
+    # the queue page carries its first page and counts, as the API would answer them
+    import json
+
+    def page_data(html: str) -> dict:
+        raw = re.search(r'<script id="page-data" type="application/json">(.*?)</script>', html, re.S).group(1)
+        return json.loads(raw)
+
+    initial = page_data(http.get("/app/queue").text)["initial"]
+    api_page = http.get("/api/v1/violations", params={"status": "open", "page_size": 50}).json()
+    assert initial["page"] == api_page and initial["facets"]["total"] == 1 and initial["params"]["status"] == "open"
+    assert page_data(http.get("/app/queue?_=1&agent_id=A2").text)["initial"]["page"]["total"] == 0
+    assert page_data(http.get("/app/queue?status=bogus").text)["initial"] is None  # the script reports it
     assert as_user(http, tokens, "alice").get("/api/v1/web/facets").status_code == 403
 
     # waveform peaks: one row per channel; the tones peak at 8000/32767 and 4000/32767

@@ -101,9 +101,44 @@ def app_home(request: Request):
     return RedirectResponse(HOME.get(user.role, "/app/queue") if user else "/", status_code=303)
 
 
+QUEUE_FILTERS = ("status", "severity", "rule_id", "category", "agent_id", "product", "date_from", "date_to")
+STATUSES = ("open", "confirmed", "dismissed", "escalated", "acknowledged", "disputed", "appeal_upheld",
+            "appeal_granted")
+
+
+def queue_initial(request: Request, user: User) -> dict | None:
+    """The queue's first page and counts, computed with the page (so the browser renders them without
+    waiting for its scripts to ask): the same service functions the JSON API answers with, for the
+    filters in the URL, read as queue.js reads them. None (the script fetches) when anything is off."""
+    from datetime import datetime
+
+    from ..service.routers.violations import review_queue
+    from .api import queue_facets
+
+    q = request.query_params
+    params = {k: q.get(k) or None for k in QUEUE_FILTERS}
+    if "status" not in q and "_" not in q:
+        params["status"] = "open"
+    try:
+        page = int(q.get("page") or 1)
+        dates = {k: datetime.fromisoformat(params[k] + ("T00:00:00" if k == "date_from" else "T23:59:59"))
+                 if params[k] else None for k in ("date_from", "date_to")}
+        if params["status"] not in (None, *STATUSES) or not 1 <= page <= 100000:
+            return None
+        filters = {k: params[k] for k in ("status", "rule_id", "category", "severity", "agent_id", "product")}
+        with Session(request.app.state.ctx.engine) as session:
+            items = review_queue(**filters, **dates, page=page, page_size=50, _=user, session=session)
+            facets = queue_facets(**filters, **dates, _=user, session=session)
+    except Exception:  # noqa: BLE001 - a bad filter or a changed service signature: the script fetches instead
+        return None
+    return {"params": params, "page_no": page, "page": items.model_dump(mode="json"), "facets": facets}
+
+
 @router.get("/app/queue", response_class=HTMLResponse)
 def queue_page(request: Request):
-    return _page(request, "queue", "queue.html")
+    user = _user(request)
+    initial = queue_initial(request, user) if user is not None and allowed(user, "queue") else None
+    return _page(request, "queue", "queue.html", initial=initial)
 
 
 @router.get("/app/calls/{call_id}", response_class=HTMLResponse)

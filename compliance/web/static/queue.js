@@ -1,6 +1,6 @@
 // The officer's review queue: filters in the URL, one page of flags at a time (most severe first,
 // then oldest call), keyboard review (j/k, c, d, e, space, Enter, [ ]).
-import { api, h, t, label, ME, fmtSec, fmtDateTime, sevBadge, statusBadge, toast, askNote, typing, markLoaded } from './common.js';
+import { api, h, t, label, ME, PAGE, fmtSec, fmtDateTime, sevBadge, statusBadge, toast, askNote, typing, markLoaded } from './common.js';
 
 const PAGE_SIZE = 50;
 const FILTERS = ['status', 'severity', 'rule_id', 'category', 'agent_id', 'product', 'date_from', 'date_to'];
@@ -68,11 +68,16 @@ function render() {
     h('button', { type: 'button', disabled: state.page >= pages, onclick: () => gotoPage(state.page + 1) }, t('common.next')));
 }
 
+let initial = PAGE.initial || null; // the first page, sent with the HTML (pages.queue_initial)
+
 async function load() {
   pushUrl();
   const p = params();
-  const [page, facets] = await Promise.all([
+  let page, facets;
+  if (initial && initial.page_no === state.page) ({ page, facets } = initial);
+  else [page, facets] = await Promise.all([
     api('violations', { params: { ...p, page: state.page, page_size: PAGE_SIZE } }), api('web/facets', { params: p })]);
+  initial = null;
   state.items = page.items; state.total = page.total; state.sel = Math.min(state.sel, Math.max(0, page.items.length - 1));
   if (!state.facetsLoaded) {
     fillSelect(form.elements.rule_id, facets.rules, (r) => `${r.title} · ${r.id}`);
