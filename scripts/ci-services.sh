@@ -51,6 +51,8 @@ if [ "$(psql_su "-c \"select 1 from pg_roles where rolname='$PG_USER'\"")" != "1
     log "creating role $PG_USER"
     psql_su "-c \"create role $PG_USER login createdb password '$PG_PASSWORD'\"" >&2
 fi
+# Tests drop the databases they made even while a connection lingers (DROP DATABASE ... WITH (FORCE)).
+psql_su "-c \"grant pg_signal_backend to $PG_USER\"" >/dev/null 2>&1 || true
 if [ "$(psql_su "-c \"select 1 from pg_database where datname='$PG_DB'\"")" != "1" ]; then
     log "creating database $PG_DB"
     psql_su "-c \"create database $PG_DB owner $PG_USER\"" >&2

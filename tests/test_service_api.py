@@ -31,6 +31,7 @@ def api(tmp_path, db_url):  # noqa: F811  (SQLite, and PostgreSQL when available
     with TestClient(app) as http:
         http.app_ref, http.engine, http.tokens, http.tmp = app, engine, tokens, tmp_path
         yield http
+    engine.dispose()
 
 
 def auth(http, who):
