@@ -50,6 +50,8 @@ class Settings:
     max_file_bytes: int = 2 * 1024**3
     #: which channel carries which role on a dual-channel recording
     channel_roles: dict[int, str] = field(default_factory=lambda: {0: "agent", 1: "customer"})
+    #: mask ID-card, bank-card, phone numbers and e-mails in what is stored
+    mask_pii: bool = True
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None

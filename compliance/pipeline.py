@@ -100,6 +100,10 @@ class Analyzer:
         audio = load_audio(path, max_duration_s=self.settings.max_duration_s,
                            max_file_bytes=self.settings.max_file_bytes)
         result = self.analyze_audio(audio, options, report)
+        if self.settings.mask_pii:
+            from .pii import mask_result
+
+            result, _count = mask_result(result)
         if options.store:
             with Session(self.engine) as session:
                 record = store.save_call(session, result, replace=options.force)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from compliance.service.crypto import Crypto
-from compliance.service.pii import find_pii, id_card_valid, luhn_valid, mask_result, mask_text, mask_words
+from compliance.pii import find_pii, id_card_valid, luhn_valid, mask_result, mask_text, mask_words
 
 
 def _with_id_check(first17: str) -> str:

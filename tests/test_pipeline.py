@@ -110,3 +110,41 @@ def test_english_words_are_spaced(shared, whisper):
     assert transcript.language == "en"
     text = " ".join(s.text for s in transcript.segments).lower()
     assert re.search(r"ask not what your country can do for you", text), text
+
+
+def test_pii_is_masked_in_what_is_stored_and_shown(tmp_path):
+    """A card number and a phone number spoken by the customer never reach the database."""
+    from compliance.config import load_settings
+    from compliance.ingest import load_audio as _load
+    from compliance.transcribe import Segment, Transcript
+    from compliance.types import Word
+
+    class Scripted:
+        name = "scripted"
+
+        def transcribe(self, samples, **_kw):
+            words = [Word("我的卡号是", 0.5, 1.5), Word("6222021234567890128", 1.5, 3.0),
+                     Word("电话13812345678", 3.0, 4.0)]
+            return Transcript("zh", 1.0, [Segment(0.5, 4.0, "", words)])
+
+    import numpy as np
+
+    from audio_factory import write_audio
+
+    path = write_audio(tmp_path / "c.wav", np.random.default_rng(0).normal(0, 0.1, (1, 16000 * 5)).astype(np.float32), 16000)
+    turns = [__import__("compliance.types", fromlist=["SpeakerTurn"]).SpeakerTurn("SPEAKER_00", 0.0, 5.0)]
+
+    class OneSpeaker:
+        def diarize(self, audio, **_kw):
+            return turns
+
+    analyzer = Analyzer(load_settings(data_dir=tmp_path / "d"), transcriber=Scripted(), diarizer=OneSpeaker(),
+                        detector=lambda utts: [])
+    result = analyzer.analyze(path)
+    assert "6222021234567890128" not in result.utterances[0].text
+    assert "13812345678" not in result.utterances[0].text
+    with Session(analyzer.engine) as s:
+        stored = s.exec(select(store.UtteranceRecord)).one()
+    assert "6222021234567890128" not in stored.text and "13812345678" not in str(stored.words)
+    assert "我的卡号是" in stored.text
+    assert _load(path).channels == 1

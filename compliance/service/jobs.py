@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 
 from .. import store
 from ..errors import ComplianceError
-from . import pii
+from .. import pii
 from .blobs import BlobStore
 from .crypto import Crypto
 from .models import JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, CallSecret, Job, utcnow
