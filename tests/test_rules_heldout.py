@@ -11,15 +11,17 @@ from compliance.rules.evaluate import evaluate, read_tsv
 
 HELDOUT = Path(__file__).parent / "data" / "rules_heldout.tsv"
 
-# batch C (50 rows), measured after round-2 tuning on batches A and B: P 0.50 / R 0.50.
-# (Batch B, the round-1 held-out set, went from P 0.78/R 0.57 to P 0.80/R 0.67 before it was tuned on.)
-P_FLOOR = 0.45
-R_FLOOR = 0.45
+# Batch D (36 rows, 13 violations), never tuned on. Measured: original packs P 0.60/R 0.46; after
+# round 2 P 0.67/R 0.46; after round 3 (tuned on batch C) P 0.86/R 0.46. Earlier held-out batches, each
+# measured before it was tuned on: B (108 rows) P 0.78/R 0.57 -> P 0.80/R 0.67; C (50 rows) P 0.38/R 0.33
+# -> P 0.50/R 0.50. Floors sit a little below the last measurement.
+P_FLOOR = 0.80
+R_FLOOR = 0.40
 
 
 def test_heldout_floors():
     rows = read_tsv(HELDOUT)
-    assert len(rows) >= 40
+    assert len(rows) >= 30
     rep = evaluate(rows, load_packs())
     o = rep["overall"]
     assert o["precision"] >= P_FLOOR, rep["false_alarms"]
