@@ -382,26 +382,27 @@ class Engine:
         rule = cr.rule
         m = rule.match
         norm = an.norm
-        if NONE in d and any(self._ok_hit(cr, h) for _, h in d[NONE]):
+        pin = rule.pinyin  # homophone hits count (else exact hits only)
+        if NONE in d and any(pin or h.exact for _, h in d[NONE]):
             return None
         if cr.n_all:
-            got = {sub for sub, h in d.get(ALL, ()) if self._ok_hit(cr, h)}
+            got = {sub for sub, h in d.get(ALL, ()) if pin or h.exact}
             if len(got) < cr.n_all:
                 return None
         if m.context:
-            have = any(self._ok_hit(cr, h) for _, h in d.get(CTX, ()))
+            have = any(pin or h.exact for _, h in d.get(CTX, ()))
             if not have and m.context_scope == "call" and call_ctx is not None:
                 have = cr.idx in call_ctx
             if not have:
                 return None
         if m.context_none:
-            if any(self._ok_hit(cr, h) for _, h in d.get(CTXN, ())):
+            if any(pin or h.exact for _, h in d.get(CTXN, ())):
                 return None
             if m.context_scope == "call" and call_ctx is not None and -cr.idx - 1 in call_ctx:
                 return None
         found: list[Match] = []
         for _, h in d.get(TRIG, ()):
-            if self._ok_hit(cr, h):
+            if pin or h.exact:
                 found.append(Match(h.start, h.end, "phrase", h.lit, h.exact))
         if cr.regexes:
             keyed = {sub for sub, _ in d.get(KEY, ())}
