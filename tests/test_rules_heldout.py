@@ -11,17 +11,17 @@ from compliance.rules.evaluate import evaluate, read_tsv
 
 HELDOUT = Path(__file__).parent / "data" / "rules_heldout.tsv"
 
-# Batch D (36 rows, 13 violations), never tuned on. Measured: original packs P 0.60/R 0.46; after
-# round 2 P 0.67/R 0.46; after round 3 (tuned on batch C) P 0.86/R 0.46. Earlier held-out batches, each
-# measured before it was tuned on: B (108 rows) P 0.78/R 0.57 -> P 0.80/R 0.67; C (50 rows) P 0.38/R 0.33
-# -> P 0.50/R 0.50. Floors sit a little below the last measurement.
-P_FLOOR = 0.80
-R_FLOOR = 0.40
+# Batch E (26 rows, 10 violations), never tuned on: original packs P 0.60/R 0.30, after round 3 and
+# round 4 P 0.75/R 0.30. Earlier batches, each measured while still held out (before -> after one round):
+# B (108) P 0.78/R 0.57 -> P 0.80/R 0.67; C (50) P 0.38/R 0.33 -> P 0.50/R 0.50; D (36) P 0.67/R 0.46 ->
+# P 0.86/R 0.46. Floors sit a little below the last measurement; recall on unseen rows is the weak point.
+P_FLOOR = 0.70
+R_FLOOR = 0.25
 
 
 def test_heldout_floors():
     rows = read_tsv(HELDOUT)
-    assert len(rows) >= 30
+    assert len(rows) >= 20
     rep = evaluate(rows, load_packs())
     o = rep["overall"]
     assert o["precision"] >= P_FLOOR, rep["false_alarms"]
