@@ -4,7 +4,8 @@ Client -> server (WebSocket, authenticated like the API):
   1. one text frame, the start message (JSON):
        {"type": "start", "sample_rate": 16000 | 8000, "channels": 1 | 2, "agent_channel": 0 | 1,
         "encoding": "pcm_s16le", "language": "zh",
-        "call": {"agent_id", "customer_id", "product", "campaign", "call_time"}}   # all optional
+        "call": {"agent_id", "customer_id", "product", "campaign", "call_time"},   # all optional
+        "partials": true}
   2. binary frames of raw PCM16 little-endian audio, interleaved when dual-channel, of any size
      (a frame may end in the middle of a sample: the rest comes with the next one)
   3. optionally {"type": "end"} (the call is over: the server finishes and sends the summary);
@@ -61,6 +62,8 @@ class StartMessage:
     language: str | None = "zh"
     encoding: str = "pcm_s16le"
     call: dict = field(default_factory=dict)
+    #: send partial transcripts (decoded only while the ASR worker has nothing final to do)
+    partials: bool = True
 
     @property
     def frame_bytes(self) -> int:
@@ -70,7 +73,7 @@ class StartMessage:
     def to_json(self) -> dict:
         return {"type": "start", "sample_rate": self.sample_rate, "channels": self.channels,
                 "agent_channel": self.agent_channel, "language": self.language, "encoding": self.encoding,
-                "call": dict(self.call)}
+                "call": dict(self.call), "partials": self.partials}
 
 
 def parse_start(msg: dict) -> StartMessage:
@@ -78,7 +81,8 @@ def parse_start(msg: dict) -> StartMessage:
     def bad(detail: str) -> ProtocolError:
         return ProtocolError("bad_start", detail)
 
-    unknown = set(msg) - {"type", "sample_rate", "channels", "agent_channel", "language", "encoding", "call"}
+    unknown = set(msg) - {"type", "sample_rate", "channels", "agent_channel", "language", "encoding", "call",
+                          "partials"}
     if unknown:
         raise bad(f"unknown field(s) {', '.join(sorted(unknown))} in the start message")
     rate = msg.get("sample_rate", 16000)
@@ -124,5 +128,8 @@ def parse_start(msg: dict) -> StartMessage:
             datetime.fromisoformat(clean["call_time"].replace("Z", "+00:00"))
         except ValueError:
             raise bad(f"call.call_time {clean['call_time']!r} is not an ISO 8601 date-time") from None
+    partials = msg.get("partials", True)
+    if not isinstance(partials, bool):
+        raise bad("partials must be true or false")
     return StartMessage(sample_rate=rate, channels=channels, agent_channel=agent_channel, language=language,
-                        encoding="pcm_s16le", call=clean)
+                        encoding="pcm_s16le", call=clean, partials=partials)

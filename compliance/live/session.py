@@ -20,10 +20,10 @@ log = logging.getLogger("compliance.live.session")
 
 #: seconds of audio before an utterance decoded with it (its words are dropped)
 LEFT_CONTEXT_S = 1.0
-PARTIAL_MIN_S = 1.5
+PARTIAL_MIN_S = 2.0
 #: below this amplitude the left context counts as silence (about -60 dBFS)
 SILENT = 1e-3
-PARTIAL_EVERY_S = 1.0
+PARTIAL_EVERY_S = 2.0
 WARN_EVERY_S = 5.0
 
 VIOLATION_FIELDS = ("rule_id", "title", "category", "severity", "kind", "start", "end", "speaker", "role",
@@ -157,7 +157,7 @@ class LiveSession:
     def _maybe_partial(self, ch: int) -> None:
         vad = self.vads[ch]
         start = vad.open_start
-        if start is None or self._partial_busy[ch] or self.closed:
+        if start is None or self._partial_busy[ch] or self.closed or not self.start.partials:
             return
         end = vad.open_end
         now = time.monotonic()
