@@ -1,7 +1,15 @@
 """The rule engine: every literal of every rule goes into one Aho-Corasick automaton (run over the
 pinyin layer of the normalized text, so exact and homophone matches come from one pass); only the
 rules whose literals were seen are evaluated. Call-level rules (absence, ordering, window) read the
-per-utterance hits afterwards."""
+per-utterance hits afterwards.
+
+The gate (analyze): one str.translate maps the raw text straight to the pinyin layer of its
+normalised form (width, punctuation, case and each Han character's pinyin class in one table), and
+one pass of the automaton for the speaker's role finds the trigger literals. An utterance without
+a hit costs that and nothing else: its normalised text is built only when something reads it.
+Text the table cannot normalise on its own (Traditional characters, white space, 百分之/个点
+numbers) goes through normalize() first, with the same result.
+"""
 
 from __future__ import annotations
 
