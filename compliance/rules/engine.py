@@ -89,6 +89,7 @@ class Compiled:
     roles: frozenset
     regexes: list = field(default_factory=list)  # (compiled, [unless compiled])
     has_keys: bool = False
+    rx_keys: list = field(default_factory=list)
     n_all: int = 0
     elements: dict = field(default_factory=dict)  # name -> (Element, [lit ids], [compiled regex])
 
@@ -236,6 +237,8 @@ class Engine:
                 cr.has_keys = True
         # A regex without `requires` has no prefilter: it is tried on every utterance.
         cr.has_keys = all(rq for _, _, rq, _ in cr.regexes)
+        # memo key: the same pattern with the same exclusions is matched once per utterance
+        cr.rx_keys = [("rx", rx, tuple(u), tuple(us)) for rx, u, _, us in cr.regexes]
         for gi, group in enumerate(m.all):
             for p in group:
                 self._lit(p, ridx, ALL, gi)
@@ -417,12 +420,11 @@ class Engine:
             memo = an.cues
             if memo is None:
                 memo = an.cues = {}
-            for i, entry in enumerate(cr.regexes):
-                rx, unless, needs_key, unless_s = entry
+            rx_keys = cr.rx_keys
+            for i, (rx, unless, needs_key, unless_s) in enumerate(cr.regexes):
                 if needs_key and i not in keyed:
                     continue
-                # the same pattern (with the same exclusions) in several rules is matched once
-                mk = ("rx", rx, tuple(unless), tuple(unless_s))
+                mk = rx_keys[i]
                 spans = memo.get(mk)
                 if spans is None:
                     spans = memo[mk] = _regex_spans(norm, rx, unless, unless_s)
