@@ -22,7 +22,7 @@ from ..types import Utterance, Violation
 from . import cues
 from .loader import Pack
 from .schema import Element, Rule
-from .text import (GATE_FALLBACK, clause_bounds, exact_pinyin, gate_norm, gate_table, has_han, is_word, normalize, pinyin_layer,
+from .text import (clause_bounds, exact_pinyin, gate_layer, gate_norm, gate_table, has_han, is_word, normalize, pinyin_layer,
                    pinyin_str, register_words, straddles_word)
 
 AGENT_ROLES = frozenset({"agent", "unknown", "supervisor"})
@@ -278,12 +278,7 @@ class Engine:
             norm = normalize(text)
             an = Analyzed(utt, norm, {}, norm)
         else:
-            gate = self._gate
-            layer = None
-            if gate is not None and "百分之" not in text and "个点" not in text:
-                layer = text.translate(gate)
-                if GATE_FALLBACK in layer:
-                    layer = None
+            layer = gate_layer(text, self._gate)
             if layer is None:
                 norm = normalize(text)
                 an = Analyzed(utt, norm, {}, pinyin_layer(norm))

@@ -213,6 +213,15 @@ GATE_FALLBACK = "\U000FFFFD"
 _GATE: list | None = None
 
 
+def gate_layer(text: str, table: list | None) -> str | None:
+    """pinyin_layer(normalize(text)) of a non-ASCII text by one translate, or None when the text
+    needs the full normalize() (no table, Traditional characters, white space, 百分之/个点)."""
+    if table is None or "百分之" in text or "个点" in text:
+        return None
+    layer = text.translate(table)
+    return None if GATE_FALLBACK in layer else layer
+
+
 def gate_norm(text: str) -> str:
     """normalize(text) for a non-ASCII text that the gate table mapped without a fallback."""
     return text.translate(_PUNCT_MAP)
