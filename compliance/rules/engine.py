@@ -144,16 +144,21 @@ class Engine:
         # turns). A customer turn is not scanned for literals only agent rules read. Call-level
         # checks rescan with the full automata (ensure_elements).
         self._role_autos = {}
+        self._role_rest = {}  # the other trigger-group literals, for the call-level checks
         for role in ANY_ROLES:
             keep = {lid for lid, ents in enumerate(self._lit_entries)
                     if any(role in self.rules[r].roles for r, _, _ in ents)
                     or (role in AGENT_ROLES and self._lit_ctx[lid])}
-            sub = {}
+            sub, rest = {}, {}
             for key, lids in groups[0].items():
                 lk = [lid for lid in lids if lid in keep]
                 if lk:
                     sub[key] = lk
+                lr = [lid for lid in lids if lid not in keep]
+                if lr:
+                    rest[key] = lr
             self._role_autos[role] = self._automaton(sub)
+            self._role_rest[role] = self._automaton(rest)
         self._no_trig = [()] * len(self._lit_trig)
         self._gate = gate_table()
         register_words(self._lit_text)
@@ -294,11 +299,15 @@ class Engine:
     def ensure_elements(self, an: Analyzed) -> None:
         """Add the call-level element literals' hits (run once per utterance, on demand)."""
         if an.norm and not an.scanned & 4:
-            if an.scanned & 8:  # the role's gate automaton only: rescan everything in full
-                an.hits = {}
-                an.scanned = 0
-                an.cues = None
-                self._scan(an, 0)
+            if an.scanned & 8:  # the role's gate automaton only: add the rest of the trigger group
+                role = an.utt.role or "unknown"
+                rest = self._role_rest.get(role)
+                if role not in self._role_rest:
+                    an.hits = {}
+                    self._scan(an, 0)
+                elif rest is not None:
+                    self._scan_with(an, rest)
+                an.scanned &= ~8
             self._scan(an, 2)
             if not an.scanned & 2:
                 self._scan(an, 1)
