@@ -8,7 +8,7 @@
   - ../shared/audio/diar/sample.wav (pyannote's two-party telephone call) + sample.rttm,
   - the four 30 s AMI clips (pyannote_tests_*.wav) with their RTTM/UEM references,
   - the 8 synthetic mono calls in ../shared/audio/calls (RTTM: agent/customer).
-* With --words: whisper (the project's transcriber) on each mono call, then
+* With --words [whisper|ref]: whisper (the project's transcriber) on each mono call, then
   `attribute_words` + `assign_roles`; a word's true speaker is the channel of the stereo
   version that carries more energy under it. Prints word attribution accuracy and whether the
   agent was identified, in mono (diarized) and in stereo (channel layout known, and unknown:
@@ -118,13 +118,27 @@ def transcribe_cached(cid: str, audio: Audio, channel: int = 0, tag: str = "mono
     return words
 
 
-def word_bench(cid: str, turns: list[SpeakerTurn]) -> dict:
+def reference_words(cid: str, channel: int | None = None) -> list[Word]:
+    """Pseudo-words from the ground truth: one per character, spread evenly over its clause."""
+    truth = json.loads((SHARED / "calls" / f"{cid}.json").read_text(encoding="utf-8"))
+    words = []
+    for turn in truth["turns"]:
+        if channel is not None and turn["speaker"] != truth["channels"][str(channel)]:
+            continue
+        for seg in turn["segments"]:
+            n = max(len(seg["text"]), 1)
+            d = (seg["end"] - seg["start"]) / n
+            words += [Word(ch, seg["start"] + i * d, seg["start"] + (i + 1) * d) for i, ch in enumerate(seg["text"])]
+    return sorted(words, key=lambda w: (w.start, w.end))
+
+
+def word_bench(cid: str, turns: list[SpeakerTurn], source: str = "whisper") -> dict:
     from compliance.align import attribute_words
     from compliance.roles import assign_roles
 
     calls = SHARED / "calls"
     mono, stereo = load(calls / f"{cid}.mono.flac"), load(calls / f"{cid}.stereo.flac")
-    words = transcribe_cached(cid, mono)
+    words = transcribe_cached(cid, mono) if source == "whisper" else reference_words(cid)
     truth = true_roles_from_stereo(words, stereo)
     utts = attribute_words([Word(**w.__dict__) for w in words], turns, language="zh")
     infos = assign_roles(utts)
@@ -144,7 +158,8 @@ def word_bench(cid: str, turns: list[SpeakerTurn]) -> dict:
     from compliance.pipeline import split_at_pauses
 
     for ch in (0, 1):
-        ch_words = transcribe_cached(cid, stereo, ch, f"ch{ch}")
+        ch_words = (transcribe_cached(cid, stereo, ch, f"ch{ch}") if source == "whisper"
+                    else reference_words(cid, ch))
         st_utts += split_at_pauses(ch_words, speaker=f"CH{ch}", channel=ch, language="zh")
     st_utts.sort(key=lambda u: (u.start, u.end))
     known = assign_roles(st_utts, channel_roles={0: "agent", 1: "customer"})
@@ -166,7 +181,9 @@ def word_bench(cid: str, turns: list[SpeakerTurn]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--words", action="store_true", help="also word attribution and roles (runs whisper)")
+    ap.add_argument("--words", nargs="?", const="whisper", choices=["whisper", "ref"],
+                    help="also word attribution and roles: words from whisper (default; cached) or "
+                         "'ref': one pseudo-word per ground-truth character, timed within its clause")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--only", default="", help="comma-separated item ids (sample, ami-dev00, dev01, ...)")
     args = ap.parse_args()
@@ -203,7 +220,7 @@ def main() -> None:
               f"{el / audio.duration:7.3f}{cpu / audio.duration:7.3f}", flush=True)
         groups.setdefault(kind, []).append((audio.duration, d0, d25, el, cpu))
         if args.words and kind == "synthetic":
-            word_rows.append((name, word_bench(name, hyp)))
+            word_rows.append((name, word_bench(name, hyp, args.words)))
     print()
     for kind, rows in groups.items():
         dur = sum(r[0] for r in rows)
