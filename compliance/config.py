@@ -52,6 +52,9 @@ class Settings:
     channel_roles: dict[int, str] = field(default_factory=lambda: {0: "agent", 1: "customer"})
     #: mask ID-card, bank-card, phone numbers and e-mails in what is stored
     mask_pii: bool = True
+    #: a complete pyannote pipeline directory (e.g. speaker-diarization-community-1) to use instead
+    #: of the built-in segmentation-3.0 + CAM++ diarizer
+    diarization_pipeline: str = ""
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
