@@ -64,14 +64,18 @@ def detect(utterances: list[Utterance], packs=None, call_level: bool = True) -> 
     matched words, their clause's times, context and the reason; with call_level=True the
     call-level checks (mandatory disclosures, ordering, windows) run too."""
     eng = _engine(packs)
+    return violations_from(eng, [eng.analyze(u) for u in utterances], call_level=call_level)
+
+
+def violations_from(eng, analyzed: list, *, call_level: bool = True) -> list[Violation]:
+    """The findings for utterances already analysed by `eng` (in call order): utterance rules,
+    then call-level checks. The live path calls this with analyses it caches per utterance."""
     out: list[Violation] = []
-    analyzed = []
     ctx: set[int] = set()
-    for i, u in enumerate(utterances):
-        an = eng.analyze(u)
-        analyzed.append(an)
+    for i, an in enumerate(analyzed):
         if not an.hits and not eng.unfiltered:
             continue
+        u = an.utt
         if (u.role or "unknown") in AGENT_ROLES:
             eng.call_context(an, ctx)
         for cr, m, reason in eng.match_utterance(an, ctx):
@@ -79,7 +83,7 @@ def detect(utterances: list[Utterance], packs=None, call_level: bool = True) -> 
             if v.utterance_index == 0 and i:
                 v.utterance_index = i
             out.append(v)
-    if call_level and utterances:
+    if call_level and analyzed:
         out.extend(run_call_rules(eng, analyzed))
     out.sort(key=lambda v: (v.start, v.rule_id))
     return out

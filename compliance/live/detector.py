@@ -93,14 +93,11 @@ class LiveDetector:
 
     def evaluate(self, call_level: bool = True) -> list[Violation]:
         """Everything the rules say about the call so far (what detect() would say)."""
-        from ..rules.calllevel import run_call_rules
-        from ..rules.engine import AGENT_ROLES, to_violation
+        from ..detect import violations_from
 
         eng = self.engine
         order = sorted(self.turns, key=lambda t: (t.words[0].start, t.words[-1].end))
-        out: list[Violation] = []
         analyzed = []
-        ctx: set[int] = set()
         for i, turn in enumerate(order):
             cached = self._cache.get(id(turn))
             if cached is not None and cached[0] == turn.version:
@@ -112,20 +109,7 @@ class LiveDetector:
                 an = eng.analyze(u)
                 self._cache[id(turn)] = (turn.version, an)
             analyzed.append(an)
-            if not an.hits and not eng.unfiltered:
-                continue
-            u = an.utt
-            if (u.role or "unknown") in AGENT_ROLES:
-                eng.call_context(an, ctx)
-            for cr, m, reason in eng.match_utterance(an, ctx):
-                v = to_violation(cr, u, an.norm, m, reason)
-                if v.utterance_index == 0 and i:
-                    v.utterance_index = i
-                out.append(v)
-        if call_level and analyzed:
-            out.extend(run_call_rules(eng, analyzed))
-        out.sort(key=lambda v: (v.start, v.rule_id))
-        return out
+        return violations_from(eng, analyzed, call_level=call_level)
 
     def update(self) -> tuple[list[Violation], list[tuple[tuple, Violation]]]:
         """Re-evaluate; (violations not alerted yet, (key, violation) of alerts that no longer hold)."""

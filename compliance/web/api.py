@@ -24,6 +24,7 @@ from ..service.deps import ServiceContext, as_utc, call_for, current_user, get_c
 from ..service.jobs import job_counts
 from ..service.models import JOB_DONE, JOB_FAILED, AuditLog, Batch, Blob, Job, User
 from ..service.review import FALSE_POSITIVE, TRUE_POSITIVE
+from ..service.routers.violations import call_when, filter_queue
 from ..service.schemas import JobOut
 
 router = APIRouter(tags=["web pages"])
@@ -34,21 +35,6 @@ BACKLOG = ("open", "escalated", "disputed")
 
 
 # --- the review queue's filter values and counts ----------------------------------------------
-
-def _filtered(query, *, status=None, rule_id=None, category=None, severity=None, agent_id=None, product=None,
-              date_from=None, date_to=None):
-    when = func.coalesce(CallRecord.call_time, CallRecord.created_at)
-    for column, value in ((ViolationRecord.status, status), (ViolationRecord.rule_id, rule_id),
-                          (ViolationRecord.category, category), (ViolationRecord.severity, severity),
-                          (CallRecord.agent_id, agent_id), (CallRecord.product, product)):
-        if value:
-            query = query.where(column == value)
-    if date_from:
-        query = query.where(when >= as_utc(date_from))
-    if date_to:
-        query = query.where(when <= as_utc(date_to))
-    return query
-
 
 _values_cache: dict[tuple, dict] = {}
 
@@ -99,7 +85,7 @@ def queue_facets(status: str | None = Query(None, max_length=32), rule_id: str |
         query = select(column, func.count()).select_from(ViolationRecord)
         if needs_call:  # the call's columns are only joined when a filter needs them
             query = query.join(CallRecord, CallRecord.id == ViolationRecord.call_id)
-        query = _filtered(query, **{k: (None if k == exclude else v) for k, v in filters.items()})
+        query = filter_queue(query, **{k: (None if k == exclude else v) for k, v in filters.items()})
         return dict(session.exec(query.group_by(column)).all())
 
     by_status = grouped(ViolationRecord.status, "status")
@@ -294,7 +280,7 @@ def dashboard(date_from: datetime | None = None, date_to: datetime | None = None
               _: User = Depends(require("officer", "qa", what="read reports")),
               session: Session = Depends(get_session)):
     """Everything the dashboards draw, for calls in [date_from, date_to] (aggregated in SQL)."""
-    when = func.coalesce(CallRecord.call_time, CallRecord.created_at)
+    when = call_when()
     day = func.date(when)
 
     def calls_where(query):

@@ -21,6 +21,27 @@ router = APIRouter(tags=["review"])
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 
 
+def call_when():
+    """When a call happened: its call time if the uploader gave one, else when it was stored."""
+    return func.coalesce(CallRecord.call_time, CallRecord.created_at)
+
+
+def filter_queue(query, *, status=None, rule_id=None, category=None, severity=None, agent_id=None,
+                 product=None, date_from=None, date_to=None):
+    """The review queue's filters on a query over violation joined with call."""
+    when = call_when()
+    for column, value in ((ViolationRecord.status, status), (ViolationRecord.rule_id, rule_id),
+                          (ViolationRecord.category, category), (ViolationRecord.severity, severity),
+                          (CallRecord.agent_id, agent_id), (CallRecord.product, product)):
+        if value:
+            query = query.where(column == value)
+    if date_from:
+        query = query.where(when >= as_utc(date_from))
+    if date_to:
+        query = query.where(when <= as_utc(date_to))
+    return query
+
+
 def severity_rank():
     return case({s: i for i, s in enumerate(SEVERITY_ORDER)}, value=ViolationRecord.severity,
                 else_=len(SEVERITY_ORDER))
@@ -36,17 +57,10 @@ def review_queue(status: Literal["open", "confirmed", "dismissed", "escalated", 
                  _: User = Depends(require("officer", "qa", what="read the review queue")),
                  session: Session = Depends(get_session)):
     """Flagged violations, most severe first, then oldest call first (then position in the call)."""
-    when = func.coalesce(CallRecord.call_time, CallRecord.created_at)
-    query = select(ViolationRecord, CallRecord).join(CallRecord, CallRecord.id == ViolationRecord.call_id)
-    for column, value in ((ViolationRecord.status, status), (ViolationRecord.rule_id, rule_id),
-                          (ViolationRecord.category, category), (ViolationRecord.severity, severity),
-                          (CallRecord.agent_id, agent_id), (CallRecord.product, product)):
-        if value:
-            query = query.where(column == value)
-    if date_from:
-        query = query.where(when >= as_utc(date_from))
-    if date_to:
-        query = query.where(when <= as_utc(date_to))
+    when = call_when()
+    query = filter_queue(select(ViolationRecord, CallRecord).join(CallRecord, CallRecord.id == ViolationRecord.call_id),
+                         status=status, rule_id=rule_id, category=category, severity=severity,
+                         agent_id=agent_id, product=product, date_from=date_from, date_to=date_to)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     rows = session.exec(query.order_by(severity_rank(), when, CallRecord.id, ViolationRecord.start,
                                        ViolationRecord.id).offset((page - 1) * page_size).limit(page_size)).all()
