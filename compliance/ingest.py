@@ -31,9 +31,11 @@ def file_sha256(path: Path) -> str:
 
 
 def load_audio(path: str | Path, *, max_duration_s: float = 4 * 3600.0,
-               max_file_bytes: int = 2 * 1024**3, sample_rate: int = SAMPLE_RATE) -> Audio:
+               max_file_bytes: int = 2 * 1024**3, sample_rate: int = SAMPLE_RATE,
+               sha256: str | None = None) -> Audio:
     """Decode `path` to float32 samples of shape (channels, n) at `sample_rate`.
 
+    `sha256`: the file's hash when the caller already computed it (saves reading the file again).
     Raises AudioError with a one-line reason for anything that is not a usable recording."""
     path = Path(path)
     if not path.exists():
@@ -68,7 +70,7 @@ def load_audio(path: str | Path, *, max_duration_s: float = 4 * 3600.0,
         raise AudioError(f"{path}: the recording is silent")
     if samples.shape[0] > 1 and _channels_identical(samples):
         samples = samples[:1]
-    return Audio(samples=samples, sample_rate=sample_rate, source=str(path), sha256=file_sha256(path),
+    return Audio(samples=samples, sample_rate=sample_rate, source=str(path), sha256=sha256 or file_sha256(path),
                  original_channels=channels, original_sample_rate=original_rate, codec=codec)
 
 

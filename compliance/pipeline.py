@@ -88,9 +88,11 @@ class Analyzer:
         options = options or AnalysisOptions()
         report = progress or (lambda _f, _m: None)
         path = Path(path)
+        digest = None
         if options.store and not options.force and path.is_file():
+            digest = file_sha256(path)
             with Session(self.engine) as session:
-                known = store.find_call(session, file_sha256(path))
+                known = store.find_call(session, digest)
                 if known is not None:
                     report(1.0, "already analysed")
                     result = store.load_call(session, known)
@@ -98,7 +100,7 @@ class Analyzer:
                     return result
         report(0.0, "decoding")
         audio = load_audio(path, max_duration_s=self.settings.max_duration_s,
-                           max_file_bytes=self.settings.max_file_bytes)
+                           max_file_bytes=self.settings.max_file_bytes, sha256=digest)
         result = self.analyze_audio(audio, options, report)
         if self.settings.mask_pii:
             from .pii import mask_result
