@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,13 +35,12 @@ SHARED = ROOT.parent / "shared" / "audio"
 CACHE = ROOT / "artifacts" / "bench_words"
 
 from compliance.diarize import get_diarizer, read_rttm  # noqa: E402
+from compliance.ingest import load_audio  # noqa: E402
 from compliance.types import Audio, SpeakerTurn, Word  # noqa: E402
 
 
 def load(path: Path) -> Audio:
-    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    assert sr == 16000, path
-    return Audio(np.ascontiguousarray(data.T), sr, str(path), "", data.shape[1], sr)
+    return load_audio(path)
 
 
 def annotation(turns: list[SpeakerTurn]):
