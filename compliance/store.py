@@ -72,6 +72,8 @@ class UtteranceRecord(SQLModel, table=True):
 
 class ViolationRecord(SQLModel, table=True):
     __tablename__ = "violation"
+    #: ids are cited by the audit log and live alerts: SQLite must not hand a deleted id out again
+    __table_args__ = {"sqlite_autoincrement": True}
     id: int | None = Field(default=None, primary_key=True)
     call_id: int = Field(foreign_key="call.id", index=True, ondelete="CASCADE")
     utterance_idx: int | None = None

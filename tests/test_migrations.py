@@ -13,6 +13,7 @@ from test_service_support import db_url  # noqa: F401
 
 def _diffs(engine):
     from compliance import store  # noqa: F401
+    from compliance.live import storage  # noqa: F401
     from compliance.service import models  # noqa: F401
 
     with engine.connect() as conn:
@@ -27,7 +28,7 @@ def test_migrations_build_exactly_the_models_and_go_down_and_up(db_url):  # noqa
     assert _diffs(engine) == []
     names = set(inspect(engine).get_table_names())
     assert {"call", "speaker", "utterance", "violation", "app_user", "api_token", "job", "batch", "blob",
-            "audit_log", "call_secret"} <= names
+            "audit_log", "call_secret", "live_stream", "live_alert"} <= names
     migrations.downgrade(engine, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     migrations.upgrade(engine)
@@ -105,3 +106,41 @@ def test_redetection_keeps_the_review_status_of_findings_that_remain(tmp_path):
         store.replace_violations(s, call.id, [kept, new])
         statuses = {v.rule_id: v.status for v in s.exec(select(store.ViolationRecord)).all()}
     assert statuses == {"zh.guarantee": "confirmed", "zh.other": "open"}
+
+
+def test_live_tables_made_by_an_older_release_are_adopted(tmp_path):
+    """Before 0003 the live tables came from create_all: the upgrade keeps them and their rows."""
+    from compliance import migrations, store
+    from compliance.live import storage
+
+    url = f"sqlite:///{tmp_path / 'old-live.db'}"
+    engine = create_engine(url)
+    migrations.upgrade(engine, "0002")
+    SQLModel.metadata.create_all(engine, tables=[storage.LiveStreamRecord.__table__, storage.LiveAlertRecord.__table__])
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO live_stream (id, sample_rate, channels, status, complete, received_s, started_at) "
+                          "VALUES ('s1', 16000, 2, 'ended', 1, 12.5, '2026-01-01 00:00:00')"))
+    engine.dispose()
+    engine = store.make_engine(url)
+    assert migrations.current_revision(engine) == migrations.head_revision()
+    assert _diffs(engine) == []
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id, received_s FROM live_stream")).one() == ("s1", 12.5)
+
+
+def test_sqlite_never_hands_out_a_deleted_violation_id_again(tmp_path):
+    """Audit entries and live alerts cite violation ids: re-analysis deletes violations, and a
+    new one must not take over the id of the last deleted row."""
+    from sqlmodel import Session, select
+
+    from compliance import store
+    from test_store import _result
+
+    engine = store.make_engine(f"sqlite:///{tmp_path / 'ids.db'}")
+    with Session(engine) as s:
+        call = store.save_call(s, _result(n_viol=2))
+        before = sorted(v.id for v in s.exec(select(store.ViolationRecord)).all())
+        store.replace_violations(s, call.id, [])
+        store.replace_violations(s, call.id, _result(n_viol=2).violations)
+        after = sorted(v.id for v in s.exec(select(store.ViolationRecord)).all())
+    assert len(after) == 2 and min(after) > max(before)

@@ -24,7 +24,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import JSON, Column, Text
-from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, select
 
 from ..types import Violation
@@ -32,19 +31,11 @@ from .protocol import StartMessage
 
 log = logging.getLogger("compliance.live.storage")
 
-#: own metadata: these tables are not (yet) part of the Alembic-managed schema
-_registry = registry()
-
-
-class _LiveBase(SQLModel, registry=_registry):
-    pass
-
-
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class LiveStreamRecord(_LiveBase, table=True):
+class LiveStreamRecord(SQLModel, table=True):
     __tablename__ = "live_stream"
     id: str = Field(primary_key=True, max_length=32)
     user_id: int | None = None
@@ -69,7 +60,7 @@ class LiveStreamRecord(_LiveBase, table=True):
     linked_at: datetime | None = None
 
 
-class LiveAlertRecord(_LiveBase, table=True):
+class LiveAlertRecord(SQLModel, table=True):
     __tablename__ = "live_alert"
     id: int | None = Field(default=None, primary_key=True)
     stream_id: str = Field(index=True, max_length=32)
@@ -93,10 +84,6 @@ class LiveAlertRecord(_LiveBase, table=True):
     #: after the post-call analysis: the stored violation this alert became (None: not confirmed)
     violation_id: int | None = Field(default=None, index=True)
     extra: dict = Field(default_factory=dict, sa_column=Column(JSON))
-
-
-def create_tables(engine) -> None:
-    _LiveBase.metadata.create_all(engine)
 
 
 def owner_id() -> str:
@@ -160,7 +147,6 @@ class LiveStore:
         self.ctx = ctx
         self.root = Path(ctx.settings.data_dir) / "live"
         self.root.mkdir(parents=True, exist_ok=True)
-        create_tables(ctx.engine)
 
     # ------------------------------------------------------------------ files
     def paths(self, stream_id: str) -> tuple[Path, Path]:

@@ -15,6 +15,7 @@ config = context.config
 
 def target_metadata():
     from compliance import store  # noqa: F401  (registers the analysis tables)
+    from compliance.live import storage  # noqa: F401  (registers the live-stream tables)
     from compliance.service import models  # noqa: F401  (registers the service tables)
 
     return SQLModel.metadata
