@@ -4,7 +4,7 @@ against a naive per-rule regex loop, on the same input, in one run, on one core.
     python bench/rules.py [--n 10000] [--repeat 5] [--json]
 
 Input, reported separately: real call turns (the ground-truth turns of ../shared/audio/calls/dev0*.json,
-mostly non-violating) and the development set (tests/data/rules_dev.tsv), each repeated to --n
+mostly non-violating) and the development set (rules/corpus/real_dev.tsv), each repeated to --n
 utterances. Every utterance is normalised and matched afresh (no result caching).
 
 The naive loop does the matching job the same way a rule-by-rule engine would: the same
@@ -38,7 +38,7 @@ from compliance.types import Utterance  # noqa: E402
 
 def dev_corpus() -> list[tuple[str, str]]:
     out = []
-    with (ROOT / "tests" / "data" / "rules_dev.tsv").open(encoding="utf-8") as fh:
+    with (ROOT / "rules" / "corpus" / "real_dev.tsv").open(encoding="utf-8") as fh:
         for r in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE):
             out.append((r["text"], r["role"]))
     return out

@@ -20,10 +20,10 @@ rules_app = typer.Typer(help="Rule packs: self-test, evaluate, list.", no_args_i
 console = Console()
 
 
-def _engine(paths: Optional[List[Path]], packs: Optional[List[str]] = None):
+def _engine(paths: Optional[List[Path]], packs: Optional[List[str]] = None, similarity: bool | None = None):
     from .detect import load_packs
 
-    return load_packs(paths or None, names=packs or None)
+    return load_packs(paths or None, names=packs or None, similarity=similarity)
 
 
 def _fail(e: ComplianceError):
@@ -78,12 +78,14 @@ def eval_command(
     file: Path = typer.Argument(..., help="TSV with header: id text label category role language"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     path: Optional[List[Path]] = typer.Option(None, "--path", "-p", help="rule file or folder"),
+    similarity: bool = typer.Option(True, "--similarity/--rules-only",
+                                    help="with the similarity layer (default) or the rules alone"),
 ):
     """Precision, recall and F1 of the packs on a labelled TSV, overall and per category."""
     from .rules.evaluate import evaluate, read_tsv
 
     try:
-        eng = _engine(path)
+        eng = _engine(path, similarity=similarity)
         rows = read_tsv(file)
     except ComplianceError as e:
         _fail(e)
@@ -113,6 +115,9 @@ def eval_command(
     o = rep["overall"]
     console.print(f"precision {o['precision']:.3f}  recall {o['recall']:.3f}  F1 {o['f1']:.3f}  "
                   f"(category agreement on hits {rep['category_agreement']:.3f})", highlight=False)
+    if rep["in_training"]:
+        console.print(f"[yellow]note: {rep['in_training']} of these {rep['rows']} rows are in the similarity "
+                      f"layer's training corpus (rules/corpus/): these figures are not held-out[/yellow]")
 
 
 @rules_app.command("list")

@@ -52,6 +52,12 @@ class Settings:
     channel_roles: dict[int, str] = field(default_factory=lambda: {0: "agent", 1: "customer"})
     #: mask ID-card, bank-card, phone numbers and e-mails in what is stored
     mask_pii: bool = True
+    #: the rules' similarity layer (compliance/rules/similarity.py): findings for utterances that
+    #: read like labelled violations (p >= similarity_threshold) though no rule matched, and rule
+    #: hits dropped when the utterance reads as compliant (p < similarity_veto)
+    similarity: bool = True
+    similarity_threshold: float = 0.55
+    similarity_veto: float = 0.0
     #: a complete pyannote pipeline directory (e.g. speaker-diarization-community-1) to use instead
     #: of the built-in segmentation-3.0 + CAM++ diarizer
     diarization_pipeline: str = ""

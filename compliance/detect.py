@@ -19,14 +19,16 @@ _ENGINES: dict[tuple, Engine] = {}
 
 
 def load_packs(paths=None, names: Iterable[str] | None = None,
-               languages: Iterable[str] | None = None) -> Engine:
+               languages: Iterable[str] | None = None, similarity: bool | None = None) -> Engine:
     """Load, validate and compile rule packs. `paths`: files or folders (default: rules/);
-    `names`: keep only these pack ids; `languages`: keep only packs of these languages.
+    `names`: keep only these pack ids; `languages`: keep only packs of these languages;
+    `similarity`: add the similarity layer (rules/similarity.py; default: the `similarity` setting).
     Returns a compiled Engine (cached per selection); it is what detect() takes."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     key = (tuple(str(p) for p in paths) if paths else None,
-           tuple(sorted(names)) if names else None, tuple(sorted(languages)) if languages else None)
+           tuple(sorted(names)) if names else None, tuple(sorted(languages)) if languages else None,
+           similarity)
     if key in _ENGINES:
         return _ENGINES[key]
     packs = load_pack_files(paths)
@@ -43,8 +45,27 @@ def load_packs(paths=None, names: Iterable[str] | None = None,
         langs = set(languages)
         packs = [p for p in packs if p.info.language in langs]
     eng = Engine(packs)
+    eng.similarity = _similarity(packs, paths, similarity)
     _ENGINES[key] = eng
     return eng
+
+
+def _similarity(packs, paths, wanted: bool | None):
+    """The similarity layer for packs loaded from a rules folder with a `corpus/` of labelled
+    utterances (the default rules/ has one), unless switched off in the settings."""
+    from .config import load_settings
+    from .rules.loader import RULES_DIR
+    from .rules.similarity import SimilarityLayer, corpus_files
+
+    settings = load_settings()
+    if not (settings.similarity if wanted is None else wanted) or not packs:
+        return None
+    folders = [Path(p) for p in paths] if paths else [RULES_DIR]
+    files = [f for d in folders if d.is_dir() for f in corpus_files(d)]
+    if not files:
+        return None
+    return SimilarityLayer(packs, files, threshold=settings.similarity_threshold,
+                           veto_below=settings.similarity_veto)
 
 
 def _engine(packs) -> Engine:
@@ -72,17 +93,21 @@ def violations_from(eng, analyzed: list, *, call_level: bool = True) -> list[Vio
     then call-level checks. The live path calls this with analyses it caches per utterance."""
     out: list[Violation] = []
     ctx: set[int] = set()
+    similarity = getattr(eng, "similarity", None)
     for i, an in enumerate(analyzed):
-        if not an.hits and not eng.unfiltered:
-            continue
-        u = an.utt
-        if (u.role or "unknown") in AGENT_ROLES:
-            eng.call_context(an, ctx)
-        for cr, m, reason in eng.match_utterance(an, ctx):
-            v = to_violation(cr, u, an.norm, m, reason)
-            if v.utterance_index == 0 and i:
-                v.utterance_index = i
-            out.append(v)
+        hits: list[Violation] = []
+        if an.hits or eng.unfiltered:
+            u = an.utt
+            if (u.role or "unknown") in AGENT_ROLES:
+                eng.call_context(an, ctx)
+            for cr, m, reason in eng.match_utterance(an, ctx):
+                v = to_violation(cr, u, an.norm, m, reason)
+                if v.utterance_index == 0 and i:
+                    v.utterance_index = i
+                hits.append(v)
+        if similarity is not None:
+            hits = similarity.review(an.utt, hits, index=i, analyzed=an)
+        out.extend(hits)
     if call_level and analyzed:
         out.extend(run_call_rules(eng, analyzed))
     out.sort(key=lambda v: (v.start, v.rule_id))

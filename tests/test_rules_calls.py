@@ -21,7 +21,7 @@ def _calls():
 
 @pytest.fixture(scope="module")
 def eng():
-    return load_packs()
+    return load_packs(similarity=False)
 
 
 def _utts(d):

@@ -10,7 +10,7 @@ from compliance.cli_rules import detect_command, rules_app
 from compliance.errors import ComplianceError
 from compliance.rules.evaluate import evaluate, read_tsv
 
-DEV = Path(__file__).parent / "data" / "rules_dev.tsv"
+DEV = Path(__file__).resolve().parents[1] / "rules" / "corpus" / "real_dev.tsv"
 runner = CliRunner()
 
 
@@ -28,7 +28,7 @@ def test_dev_set_shape():
 def test_dev_set_scores():
     from compliance.detect import load_packs
 
-    rep = evaluate(read_tsv(DEV), load_packs())
+    rep = evaluate(read_tsv(DEV), load_packs(similarity=False))  # the rules alone: the layer trains on DEV
     o = rep["overall"]
     # measured on the development set the rules were tuned on; the held-out target is 0.95/0.95
     assert o["precision"] >= 0.95, rep["false_alarms"]

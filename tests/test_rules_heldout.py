@@ -1,8 +1,8 @@
-"""Held-out estimate: tests/data/rules_heldout.tsv holds real utterances (regulators' notices, court and
-penalty reports, news quotes of agents' words; zh and en) that were NOT used to tune the packs. The rows
-also appear at the end of rules_dev.tsv (tagged [heldout-*] in `source`). The floors are what the packs
-honestly reach on them, a little below the measured value so engine refactors have room; raise them only
-with new, untouched rows, never by tuning on this file."""
+"""Batch E: tests/data/rules_heldout.tsv holds real utterances (regulators' notices, court and penalty
+reports, news quotes of agents' words; zh and en) that were held out until round 5 of rule tuning, when
+they were tuned on (the blind check is now batch G, tests/test_rules_similarity.py). The rows also appear
+in rules/corpus/real_dev.tsv (tagged [heldout-*] in `source`). The floors are the rules alone (no
+similarity layer, which trains on the corpus), kept as they were measured while the rows were unseen."""
 
 from pathlib import Path
 
@@ -22,12 +22,12 @@ R_FLOOR = 0.25
 def test_heldout_floors():
     rows = read_tsv(HELDOUT)
     assert len(rows) >= 20
-    rep = evaluate(rows, load_packs())
+    rep = evaluate(rows, load_packs(similarity=False))
     o = rep["overall"]
     assert o["precision"] >= P_FLOOR, rep["false_alarms"]
     assert o["recall"] >= R_FLOOR, [m["text"] for m in rep["misses"]]
 
 
 def test_heldout_rows_are_in_dev_set():
-    dev = {r.text for r in read_tsv(HELDOUT.parent / "rules_dev.tsv")}
+    dev = {r.text for r in read_tsv(HELDOUT.parents[2] / "rules" / "corpus" / "real_dev.tsv")}
     assert all(r.text in dev for r in read_tsv(HELDOUT))

@@ -117,7 +117,10 @@ def evaluate(rows: list[Row], engine) -> dict:
         elif r.predicted and not gold:
             false_alarms.append(r)
     n_tp = overall.tp
+    sim = getattr(engine, "similarity", None)
+    trained = {s.text for s in sim.model.samples} if sim is not None else set()
     return {
+        "in_training": sum(r.text in trained for r in rows),
         "overall": overall.as_dict(),
         "per_category": {k: v.as_dict() for k, v in sorted(per_cat.items())},
         "category_agreement": round(cat_agree / n_tp, 4) if n_tp else 1.0,
