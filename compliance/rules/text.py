@@ -38,6 +38,12 @@ _PUNCT_MAP.update(str.maketrans({
     "！": "!", "？": "?", "，": ",", "：": ":", "；": ";", "％": "%", "＂": '"', "＇": "'",
 }))
 _WS_RE = re.compile(r"\s")
+# The same map as a list over the BMP: str.translate indexes a list where a dict lookup would
+# raise and clear a KeyError for every unmapped character (about twice as fast on Chinese text).
+_PUNCT_LIST: list = list(range(0x10000))
+for _cp, _to in _PUNCT_MAP.items():
+    _PUNCT_LIST[_cp] = _to
+del _cp, _to
 
 
 @lru_cache(maxsize=1)
@@ -90,7 +96,7 @@ def normalize(text: str) -> str:
         trad = _traditional_chars()
         if not trad or not trad.isdisjoint(text):
             text = to_simplified(text)
-        text = text.translate(_PUNCT_MAP)
+        text = text.translate(_PUNCT_LIST)
     if "百分之" in text:
         text = _PCT.sub(_pct, text)
     if "个点" in text:
@@ -224,7 +230,7 @@ def gate_layer(text: str, table: list | None) -> str | None:
 
 def gate_norm(text: str) -> str:
     """normalize(text) for a non-ASCII text that the gate table mapped without a fallback."""
-    return text.translate(_PUNCT_MAP)
+    return text.translate(_PUNCT_LIST)
 
 
 def gate_table() -> list | None:
@@ -255,10 +261,63 @@ def gate_table() -> list | None:
     return tab
 
 
+# The 400 most frequent Chinese characters, most frequent first (summed word frequencies of jieba's
+# dictionary). Only an ordering hint for the automata (Engine: their transitions are searched in
+# insertion order); nothing is matched against it.
+COMMON_HAN = (
+    "一是人了不在有大中国和为这上他个地年来我会以到时要出的生学说道民家子也成行下们于后就发自之对得主长可过天作分方用多你着部能市等业全里工公经本都而高政法面门动日进"
+    "区事代那去心小同北定开产前其军还然起种所如现理机体表力好外与文当两实重新三么只山水关明从化平建又制南内西没此将员名手最东头者月间无安看见各城十相但已些正口通想度"
+    "加第她合院物性战由位常点海意场武使次二向治因立数样身情入原问把路被并利石老教万知级量任江及应省资委务元美特期世湖回系比气汉总展电科金先声提品设或义王社很统处四首"
+    "共马形己儿司太目基领队直计别女权话少流命至报米给打变果书清活几州华解议更称程今决张导术府才保交放管结师便走达族反再题色五京河接条规式县白它改风光运信受什组听布百"
+    "济党指论强做取技黄神选记斯真却职号界件花类何眼兵传带空干农边据集联古广完质阳难增历史专官每住商即步认车台林必死游举线言皇土团收考求德叫近备研争非具李众连调感转笑"
+)
+
+
+def frequent_layer_chars() -> list[str]:
+    """Characters of pinyin layers, roughly most frequent first: the clause punctuation, the
+    syllable classes of the most common characters, then Latin text (letters by English frequency,
+    the space, digits), then the syllables of the rest."""
+    layer = _layer_table()
+    han = []
+    for c in COMMON_HAN:
+        x = chr(layer[ord(c)])
+        if x not in han:
+            han.append(x)
+    latin = list(" etaoinshrdlcumwfgypbvkjxqz0123456789%'")
+    out: list[str] = []
+    for c in [","] + han[:60] + list(".?!") + latin + han[60:] + list(":;\""):
+        if c not in out:
+            out.append(c)
+    return out
+
+
 def exact_pinyin(text: str) -> tuple:
     """Exact toneless syllables (no fuzzy merging) for verifying short homophone matches."""
     text.translate(_TABLE)  # fills the table
     return tuple(_TABLE.plain.get(ord(c), c) for c in text)
+
+
+_EXACT: list | None = None
+_EXACT_BASE = 0x100000  # plane 16 private use: never produced by the other tables
+
+
+def exact_table() -> list:
+    """str.translate table: Han character -> a code for its exact toneless syllable (the one
+    exact_pinyin gives), anything else unchanged. Two strings of the same length have equal
+    exact_pinyin() exactly when their translations are equal (checked in the tests of the gate:
+    a Han character only ever lines up with a Han character or itself)."""
+    global _EXACT
+    if _EXACT is None:
+        _layer_table()  # fills _TABLE.plain for every BMP Han character
+        codes: dict[str, int] = {}
+        tab = list(range(0xA000))
+        for cp, syl in _TABLE.plain.items():
+            code = codes.get(syl)
+            if code is None:
+                code = codes[syl] = _EXACT_BASE + len(codes)
+            tab[cp] = code
+        _EXACT = tab
+    return _EXACT
 
 
 def pinyin_str(text: str) -> str:
