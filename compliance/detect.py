@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .rules.calllevel import run_call_rules
-from .rules.engine import AGENT_ROLES, Engine, to_violation
+from .rules.engine import CallContext, Engine, to_violation
 from .rules.loader import Pack, load_pack_files
 from .types import Utterance, Violation
 
@@ -92,14 +92,16 @@ def violations_from(eng, analyzed: list, *, call_level: bool = True) -> list[Vio
     """The findings for utterances already analysed by `eng` (in call order): utterance rules,
     then call-level checks. The live path calls this with analyses it caches per utterance."""
     out: list[Violation] = []
-    ctx: set[int] = set()
+    ctx = None  # call-scope context of the agent turns so far, read only when a rule asks
+    every = bool(eng.unfiltered)
     similarity = getattr(eng, "similarity", None)
     for i, an in enumerate(analyzed):
         hits: list[Violation] = []
-        if an.hits or eng.unfiltered:
+        if an.live or every:
+            if ctx is None:
+                ctx = CallContext(eng, analyzed)
+            ctx.upto = i
             u = an.utt
-            if (u.role or "unknown") in AGENT_ROLES:
-                eng.call_context(an, ctx)
             for cr, m, reason in eng.match_utterance(an, ctx):
                 v = to_violation(cr, u, an.norm, m, reason)
                 if v.utterance_index == 0 and i:
@@ -110,7 +112,8 @@ def violations_from(eng, analyzed: list, *, call_level: bool = True) -> list[Vio
         out.extend(hits)
     if call_level and analyzed:
         out.extend(run_call_rules(eng, analyzed))
-    out.sort(key=lambda v: (v.start, v.rule_id))
+    if len(out) > 1:
+        out.sort(key=lambda v: (v.start, v.rule_id))
     return out
 
 

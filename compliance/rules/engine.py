@@ -22,7 +22,7 @@ from ..types import Utterance, Violation
 from . import cues
 from .loader import Pack
 from .schema import Element, Rule
-from .text import (clause_bounds, exact_pinyin, gate_layer, gate_norm, gate_table, has_han, is_word, normalize, pinyin_layer,
+from .text import (GATE_FALLBACK, clause_bounds, exact_table, frequent_layer_chars, gate_layer, token_index, gate_norm, gate_table, has_han, is_word, normalize, pinyin_layer,
                    pinyin_str, register_words, straddles_word)
 
 AGENT_ROLES = frozenset({"agent", "unknown", "supervisor"})
@@ -46,18 +46,25 @@ class Hit:
 
 class Analyzed:
     """One utterance after normalisation and the automaton pass. `norm` is computed on first use
-    when the gate found nothing (most utterances); `cues` memoises the suppressor checks per span,
-    so rules that share a hit share the negation/question/quotation work."""
+    when the gate found nothing (most utterances); `cues` memoises the regex and suppressor checks
+    per utterance, so rules that share a hit share the negation/question/quotation work.
 
-    __slots__ = ("utt", "_norm", "hits", "layer", "scanned", "cues")
+    `live` says whether any rule can fire on the utterance for its speaker's role: False when the
+    gate settled it (no trigger literal, or only `requires` keys whose regexes cannot or do not
+    match)."""
 
-    def __init__(self, utt: Utterance, norm: str | None, hits: dict, layer: str = "", scanned: int = 0):
+    __slots__ = ("utt", "_norm", "hits", "layer", "scanned", "cues", "live", "ctx")
+
+    def __init__(self, utt: Utterance, norm: str | None, hits: dict, layer: str = "", scanned: int = 0,
+                 live: bool | None = None):
         self.utt = utt
         self._norm = norm
         self.hits = hits  # literal id -> hits
         self.layer = layer
         self.scanned = scanned  # bit set of the automata already run (1 trigger, 2 condition, 4 element)
         self.cues = None
+        self.live = bool(hits) if live is None else live
+        self.ctx = None  # call-scope context entries (Engine.context_of), on demand
 
     @property
     def norm(self) -> str:
@@ -81,7 +88,7 @@ class Match:
     inner: int = -1  # start of the second element of a proximity match
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class Compiled:
     rule: Rule
     pack: Pack
@@ -90,7 +97,19 @@ class Compiled:
     regexes: list = field(default_factory=list)  # (compiled, [unless compiled])
     has_keys: bool = False
     rx_keys: list = field(default_factory=list)
+    rx_need: list = field(default_factory=list)  # per regex: its gate factors (_gate_factors)
+    rx_free: tuple = ()  # indices of the regexes without `requires` (tried on every utterance)
     n_all: int = 0
+    pin: bool = False  # homophone hits count
+    has_near: bool = False
+    # the rule's switches, read once per evaluation
+    neg: bool = False  # negation suppresses
+    question: bool = False  # a question suppresses
+    hearsay: bool = False  # hearsay / quotation suppresses
+    signal: bool = False  # a signal pack: advice to the listener is not the speaker's own
+    context: bool = False
+    context_none: bool = False
+    call_scope: bool = False  # context read from earlier agent turns too
     elements: dict = field(default_factory=dict)  # name -> (Element, [lit ids], [compiled regex])
 
 
@@ -106,6 +125,8 @@ class Engine:
         self._lit_text: list[str] = []
         self._lit_han: list[int] = []  # number of Han chars
         self._lit_entries: list[list[tuple[int, int, int]]] = []  # (rule idx, role, sub)
+        self._rx_ids: dict[tuple, int] = {}  # regex memo keys (Compiled.rx_keys)
+        self._exact = exact_table()  # exact toneless syllables, for short homophone hits
         self.call_rules: list[Compiled] = []
         for pk in packs:
             for rule in pk.rules:
@@ -145,6 +166,9 @@ class Engine:
         # checks rescan with the full automata (ensure_elements).
         self._role_autos = {}
         self._role_rest = {}  # the other trigger-group literals, for the call-level checks
+        # The same per-role automata with what each hit means for the rules (the fast gate:
+        # analyze), plus the regexes' gate factors.
+        self._fast_autos = {}
         for role in ANY_ROLES:
             keep = {lid for lid, ents in enumerate(self._lit_entries)
                     if any(role in self.rules[r].roles for r, _, _ in ents)
@@ -159,9 +183,57 @@ class Engine:
                     rest[key] = lr
             self._role_autos[role] = self._automaton(sub)
             self._role_rest[role] = self._automaton(rest)
+            self._fast_autos[role] = self._fast_automaton(role, sub)
         self._no_trig = [()] * len(self._lit_trig)
+        # Per role and literal: its (rule idx, TRIG|KEY|NEAR_B, sub) entries for the rules of the
+        # role, rules in the order candidates() selects them; per literal: rule -> (role, sub).
+        self._trig_ents = {role: [tuple(sorted(((r, k, sub) for r, k, sub in ents
+                                                if k in (TRIG, KEY, NEAR_B) and role in self.rules[r].roles),
+                                               key=lambda x: x[0]))
+                                  for ents in self._lit_entries]
+                           for role in ANY_ROLES}
+        self._lit_by_rule: list[dict[int, tuple]] = []
+        for ents in self._lit_entries:
+            by: dict[int, list] = {}
+            for r, k, sub in ents:
+                by.setdefault(r, []).append((k, sub))
+            self._lit_by_rule.append({r: tuple(v) for r, v in by.items()})
+        self._fast_for = self._role_autos  # the fast gate stands for these role automata only
         self._gate = gate_table()
         register_words(self._lit_text)
+
+    def _fast_automaton(self, role: str, by_key: dict[str, list[int]]):
+        """The role's gate automaton (`by_key`: its trigger-group literals) with what each hit
+        means. Each value: (length, ((lid, literal, Han count, latin edge, exact syllables, Chinese
+        characters only, acts), ...)); acts: per rule of the role that the literal can select, (TRIG, pinyin allowed,
+        None), (KEY, None, (memo key, regex, unless, unless_sentence, gate factors)) or (NEAR_B,
+        None, None).
+        Same literals, so the same hits in the same order as the role automaton."""
+        def acts_of(lid):
+            acts = []
+            for r, kind, sub in self._lit_entries[lid]:
+                cr = self.rules[r]
+                if role not in cr.roles:
+                    continue
+                if kind == TRIG:
+                    acts.append((TRIG, cr.rule.pinyin, None))
+                elif kind == KEY:
+                    rx, unless, _, unless_s = cr.regexes[sub]
+                    acts.append((KEY, None, (cr.rx_keys[sub], rx, unless, unless_s, cr.rx_need[sub])))
+                elif kind == NEAR_B:
+                    acts.append((NEAR_B, None, None))
+            return tuple(acts)
+
+        if not by_key:
+            return None
+        auto = _seeded_automaton()
+        for key, lids in by_key.items():
+            auto.add_word(key, (len(key), tuple(
+                (lid, self._lit_text[lid], self._lit_han[lid], key[0] < "\u0080" or key[-1] < "\u0080",
+                 self._lit_text[lid].translate(self._exact), _all_han(self._lit_text[lid]), acts_of(lid))
+                for lid in lids)))
+        auto.make_automaton()
+        return auto
 
     def _automaton(self, by_key: dict[str, list[int]]):
         """Each value: (length, ((lid, literal, Han count, latin edge), ...)). The latin edge flag
@@ -169,10 +241,11 @@ class Engine:
         key matches, since the layer leaves non-Han characters as they are."""
         if not by_key:
             return None
-        auto = ahocorasick.Automaton()
+        auto = _seeded_automaton()
         for key, lids in by_key.items():
             auto.add_word(key, (len(key), tuple(
-                (lid, self._lit_text[lid], self._lit_han[lid], key[0] < "\u0080" or key[-1] < "\u0080")
+                (lid, self._lit_text[lid], self._lit_han[lid], key[0] < "\u0080" or key[-1] < "\u0080",
+                 self._lit_text[lid].translate(self._exact))
                 for lid in lids)))
         auto.make_automaton()
         return auto
@@ -200,7 +273,12 @@ class Engine:
 
     def _compile(self, rule: Rule, pack: Pack) -> None:
         ridx = len(self.rules)
-        cr = Compiled(rule=rule, pack=pack, idx=ridx, roles=_roles(rule.speaker))
+        m = rule.match
+        cr = Compiled(rule=rule, pack=pack, idx=ridx, roles=_roles(rule.speaker), pin=rule.pinyin,
+                      has_near=bool(m and m.near), neg=rule.negation == "suppress",
+                      question=rule.question == "suppress", hearsay=rule.hearsay == "suppress",
+                      signal=pack.info.kind == "signal", context=bool(m and m.context),
+                      context_none=bool(m and m.context_none), call_scope=bool(m and m.context_scope == "call"))
         self.rules.append(cr)
         if rule.kind != "utterance":
             if rule.kind == "absence":
@@ -242,8 +320,13 @@ class Engine:
                 cr.has_keys = True
         # A regex without `requires` has no prefilter: it is tried on every utterance.
         cr.has_keys = all(rq for _, _, rq, _ in cr.regexes)
+        cr.rx_free = tuple(i for i, (_, _, rq, _) in enumerate(cr.regexes) if not rq)
         # memo key: the same pattern with the same exclusions is matched once per utterance
-        cr.rx_keys = [("rx", rx, tuple(u), tuple(us)) for rx, u, _, us in cr.regexes]
+        # (an int: hashing a tuple that holds compiled patterns hashes their code every time)
+        cr.rx_keys = [self._rx_ids.setdefault((rx.pattern, tuple(x.pattern for x in u), tuple(x.pattern for x in us)),
+                                              len(self._rx_ids))
+                      for rx, u, _, us in cr.regexes]
+        cr.rx_need = [_gate_factors(rx.pattern) for rx, _, _, _ in cr.regexes]
         for gi, group in enumerate(m.all):
             for p in group:
                 self._lit(p, ridx, ALL, gi)
@@ -264,37 +347,128 @@ class Engine:
     def call_context(self, an: Analyzed, ctx: set) -> None:
         """Record call-scope context literals of an agent utterance: rule idx (context seen) or
         -idx-1 (an excluding context seen)."""
-        lit_ctx = self._lit_ctx
-        for lid in an.hits:
-            for r, role in lit_ctx[lid]:
-                ctx.add(r if role == CTX else -r - 1)
+        ctx.update(self.context_of(an))
+
+    def context_of(self, an: Analyzed) -> frozenset:
+        """The call-scope context entries of one utterance (see call_context), memoised."""
+        got = an.ctx
+        if got is None:
+            lit_ctx = self._lit_ctx
+            got = an.ctx = frozenset(r if role == CTX else -r - 1 for lid in an.hits for r, role in lit_ctx[lid])
+        return got
 
     # ---------------------------------------------------------------- per utterance
     def analyze(self, utt: Utterance) -> Analyzed:
         """The gate: one str.translate (full/half width, punctuation, case and the pinyin class of
-        every Han character in one table) and one pass of the trigger automaton. Only utterances
-        with a hit get their normalised text built and go on to the Python checks; text that the
-        table cannot normalise on its own (Traditional characters, spaces, 百分之/个点 numbers) takes
-        the full normalize() first."""
+        every Han character in one table) and one pass of the role's automaton, which also says
+        which rules each hit can select. Only utterances with a hit get their normalised text
+        built; those whose hits cannot give a rule a match (no phrase the rule accepts, no
+        `requires` key whose regex matches) are settled there (`live` False). Text that the table
+        cannot normalise on its own (Traditional characters, spaces, 百分之/个点 numbers) takes the
+        full normalize() first."""
         text = utt.text
         if not text:
             return Analyzed(utt, "", {})
         if text.isascii():
-            norm = normalize(text)
-            an = Analyzed(utt, norm, {}, norm)
+            norm = layer = normalize(text)
         else:
             layer = gate_layer(text, self._gate)
             if layer is None:
                 norm = normalize(text)
-                an = Analyzed(utt, norm, {}, pinyin_layer(norm))
+                layer = pinyin_layer(norm)
             else:
-                an = Analyzed(utt, None, {}, layer)
-        if an.layer:
-            auto = self._role_autos.get(utt.role or "unknown")
-            an.scanned = 9  # trigger group scanned, for this role only
+                norm = None
+        if not layer:
+            return Analyzed(utt, norm, {}, layer)
+        role = utt.role or "unknown"
+        if self._role_autos is not self._fast_for or self._unfiltered:
+            an = Analyzed(utt, norm, {}, layer, 9)
+            auto = self._role_autos.get(role)
             if auto is not None:
                 self._scan_with(an, auto)
+            an.live = bool(an.hits)
+            return an
+        an = Analyzed(utt, norm, {}, layer, 9, False)
+        fast = self._fast_autos.get(role)
+        if fast is None:
+            return an
+        # The hits, recorded as _scan_with does (same literals, same order), and what they select.
+        # A literal of Chinese characters only is compared with the raw text (normalisation maps
+        # those characters to themselves, one for one), so the normalised text is built only for
+        # the others and for the regexes that run.
+        hits = an.hits
+        keyed = None  # regexes whose `requires` key was hit: memo key -> regex
+        trig = False  # a phrase or proximity trigger hit that its rule accepts
+        src = text if norm is None else norm
+        for end, (n, ents) in fast.iter(layer):
+            start = end + 1 - n
+            seg = src[start:end + 1]
+            for lid, lit, nh, latin, lit_ex, pure, acts in ents:
+                if pure:
+                    s_ = seg
+                else:
+                    if norm is None:
+                        norm = an.norm
+                    s_ = norm[start:end + 1]
+                exact = s_ == lit
+                if not exact:
+                    if nh < 2:
+                        continue
+                    if nh == 2 and (s_.translate(self._exact) != lit_ex  # exact_pinyin(seg) != exact_pinyin(lit)
+                                    or straddles_word(src if pure else norm, start, end + 1)):
+                        continue
+                    if is_word(s_):
+                        continue  # a real word that sounds alike (保障/包涨), not an ASR slip
+                if latin:
+                    if norm is None:
+                        norm = an.norm
+                    if not _word_bounded(norm, start, end + 1):
+                        continue
+                h = hits.get(lid)
+                if h is None:
+                    hits[lid] = [Hit(start, end + 1, lit, exact)]
+                else:
+                    h.append(Hit(start, end + 1, lit, exact))
+                if trig:
+                    continue
+                for kind, pin, rxi in acts:
+                    if kind == KEY:
+                        if keyed is None:
+                            keyed = {rxi[0]: rxi}
+                        else:
+                            keyed[rxi[0]] = rxi
+                    elif kind != TRIG or exact or pin:
+                        trig = True
+                        break
+        if trig:
+            an.live = True
+        elif keyed is not None:
+            an.live = self._keyed_match(an, keyed)
         return an
+
+    def _keyed_match(self, an: Analyzed, keyed: dict) -> bool:
+        """Whether one of the regexes whose `requires` key was hit matches (see _gated_spans).
+        The spans are memoised for the rule evaluation."""
+        memo = an.cues
+        if memo is None:
+            memo = an.cues = {}
+        raw = an._norm if an._norm is not None else an.utt.text  # see analyze
+        for mk, rxi in keyed.items():
+            spans = memo.get(mk)
+            if spans is None:
+                for strings, han in rxi[4]:
+                    hay = raw if han else an.norm
+                    for x in strings:
+                        if x in hay:
+                            break
+                    else:
+                        spans = memo[mk] = []
+                        break
+                else:
+                    spans = memo[mk] = _regex_spans(an.norm, rxi[1], rxi[2], rxi[3])
+            if spans:
+                return True
+        return False
 
     def ensure_elements(self, an: Analyzed) -> None:
         """Add the call-level element literals' hits (run once per utterance, on demand)."""
@@ -321,17 +495,18 @@ class Engine:
     def _scan_with(self, an: Analyzed, auto) -> None:
         norm = None
         hits = an.hits
+        ex_tab = self._exact
         for end, (n, ents) in auto.iter(an.layer):
             if norm is None:
                 norm = an.norm
             start = end + 1 - n
             seg = norm[start:end + 1]
-            for lid, lit, nh, latin in ents:
+            for lid, lit, nh, latin, lit_ex in ents:
                 exact = seg == lit
                 if not exact:
                     if nh < 2:
                         continue
-                    if nh == 2 and (exact_pinyin(seg) != exact_pinyin(lit)
+                    if nh == 2 and (seg.translate(ex_tab) != lit_ex  # exact_pinyin(seg) != exact_pinyin(lit)
                                     or straddles_word(norm, start, end + 1)):
                         continue
                     if is_word(seg):
@@ -373,87 +548,159 @@ class Engine:
         return out
 
     def match_utterance(self, an: Analyzed, call_ctx: set | None = None) -> list[tuple[Compiled, Match, str]]:
-        """Utterance-level rules that fire: (rule, match, reason)."""
+        """Utterance-level rules that fire: (rule, match, reason).
+
+        The rules that a trigger literal selected (as candidates() does) are first checked for
+        anything to report: a phrase hit the rule accepts, a keyed regex that matches (gate
+        factors first), or both sides of a proximity pair possible. Only a rule that has one gets
+        the condition automaton's hits and the full evaluation (_eval), with the same per-role
+        hit lists as candidates() builds."""
         role = an.utt.role or "unknown"
         out = []
-        cands = self.candidates(an) if an.hits else {}
+        hits = an.hits
+        view: dict[int, list] = {}
+        if hits:
+            trig_ents = self._trig_ents.get(role, self._no_trig)
+            for lid, hl in hits.items():
+                for r, kind, sub in trig_ents[lid]:
+                    v = view.get(r)
+                    if v is None:
+                        v = view[r] = [None, None, False]
+                    if kind == TRIG:
+                        if v[0] is None:
+                            v[0] = list(hl)
+                        else:
+                            v[0].extend(hl)
+                    elif kind == KEY:
+                        if v[1] is None:
+                            v[1] = {sub}
+                        else:
+                            v[1].add(sub)
+                    else:
+                        v[2] = True
         if self._unfiltered:
             for cr in self._unfiltered:
-                cands.setdefault(cr.idx, {})
+                view.setdefault(cr.idx, None)
+        if not view:
+            return out
         rules = self.rules
-        for ridx, d in cands.items():
+        for ridx, v in view.items():
             cr = rules[ridx]
             if role not in cr.roles:
                 continue
-            res = self._eval(cr, an, d, call_ctx)
+            found = None
+            if v is not None:
+                found = self._found(cr, an, v[0], v[1])
+                if not found and not (v[2] and cr.has_near):
+                    continue
+            if not an.scanned & 2:
+                self._scan(an, 1)
+                hits = an.hits
+            res = self._eval(cr, an, self._rule_hits(hits, ridx), call_ctx, found)
             if res is not None:
                 out.append((cr, res[0], res[1]))
         return out
 
+    def _found(self, cr: Compiled, an: Analyzed, trig, keyed) -> list:
+        """The rule's phrase and regex matches, in the order _eval lists them: its phrase hits
+        (`trig`, in hit order; homophones only where pinyin matching is on), then the matches of
+        its regexes in rule order (a keyed one only when its key was hit: `keyed`)."""
+        found = []
+        if trig is not None:
+            pin = cr.pin
+            for h in trig:
+                if pin or h.exact:
+                    found.append(Match(h.start, h.end, "phrase", h.lit, h.exact))
+        if cr.regexes:
+            idx = cr.rx_free
+            if keyed:
+                idx = sorted(keyed.union(idx)) if idx else sorted(keyed)
+            if idx:
+                memo = an.cues
+                if memo is None:
+                    memo = an.cues = {}
+                norm = an.norm
+                regexes, rx_keys, rx_need = cr.regexes, cr.rx_keys, cr.rx_need
+                for i in idx:
+                    mk = rx_keys[i]
+                    spans = memo.get(mk)
+                    if spans is None:
+                        rx, unless, _, unless_s = regexes[i]
+                        spans = memo[mk] = _gated_spans(norm, rx, unless, unless_s, rx_need[i])
+                    if spans:
+                        pat = regexes[i][0].pattern
+                        for ms, me in spans:
+                            found.append(Match(ms, me, "regex", pat))
+        return found
+
+    def _rule_hits(self, hits: dict, ridx: int) -> dict[int, list]:
+        """role -> [(sub, Hit)] of one rule, in the order candidates() gives them."""
+        d: dict[int, list] = {}
+        by_rule = self._lit_by_rule
+        for lid, hl in hits.items():
+            ents = by_rule[lid].get(ridx)
+            if ents is None:
+                continue
+            for role, sub in ents:
+                lst = d.get(role)
+                if lst is None:
+                    lst = d[role] = []
+                for h in hl:
+                    lst.append((sub, h))
+        return d
+
     def _ok_hit(self, cr: Compiled, h: Hit) -> bool:
         return h.exact or cr.rule.pinyin
 
-    def _eval(self, cr: Compiled, an: Analyzed, d: dict, call_ctx) -> tuple[Match, str] | None:
-        rule = cr.rule
-        m = rule.match
-        norm = an.norm
-        pin = rule.pinyin  # homophone hits count (else exact hits only)
-        if NONE in d and any(pin or h.exact for _, h in d[NONE]):
-            return None
+    def _eval(self, cr: Compiled, an: Analyzed, d: dict, call_ctx, found: list | None = None) -> tuple[Match, str] | None:
+        """The rule's first match that no condition or suppressor rules out, with the reason.
+        `found`: its phrase and regex matches when already listed (_found)."""
+        pin = cr.pin  # homophone hits count (else exact hits only)
+        lst = d.get(NONE)
+        if lst is not None:
+            for _, h in lst:
+                if pin or h.exact:
+                    return None
         if cr.n_all:
             got = {sub for sub, h in d.get(ALL, ()) if pin or h.exact}
             if len(got) < cr.n_all:
                 return None
-        if m.context:
+        if cr.context:
             have = any(pin or h.exact for _, h in d.get(CTX, ()))
-            if not have and m.context_scope == "call" and call_ctx is not None:
+            if not have and cr.call_scope and call_ctx is not None:
                 have = cr.idx in call_ctx
             if not have:
                 return None
-        if m.context_none:
+        if cr.context_none:
             if any(pin or h.exact for _, h in d.get(CTXN, ())):
                 return None
-            if m.context_scope == "call" and call_ctx is not None and -cr.idx - 1 in call_ctx:
+            if cr.call_scope and call_ctx is not None and -cr.idx - 1 in call_ctx:
                 return None
-        found: list[Match] = []
-        for _, h in d.get(TRIG, ()):
-            if pin or h.exact:
-                found.append(Match(h.start, h.end, "phrase", h.lit, h.exact))
-        if cr.regexes:
-            keyed = {sub for sub, _ in d.get(KEY, ())}
-            memo = an.cues
-            if memo is None:
-                memo = an.cues = {}
-            rx_keys = cr.rx_keys
-            for i, (rx, unless, needs_key, unless_s) in enumerate(cr.regexes):
-                if needs_key and i not in keyed:
-                    continue
-                mk = rx_keys[i]
-                spans = memo.get(mk)
-                if spans is None:
-                    spans = memo[mk] = _regex_spans(norm, rx, unless, unless_s)
-                for ms, me in spans:
-                    found.append(Match(ms, me, "regex", rx.pattern))
-        if m.near and (NEAR_A in d and NEAR_B in d):
+        norm = an.norm
+        if found is None:
+            found = self._found(cr, an, [h for _, h in d.get(TRIG, ())], {sub for sub, _ in d.get(KEY, ())})
+        else:
+            found = list(found)
+        if cr.has_near and NEAR_A in d and NEAR_B in d:
             found.extend(self._near(cr, an, d))
         if not found:
             return None
-        excepts = [h for _, h in d.get(EXCEPT, ())]
-        found.sort(key=lambda x: (x.start, -x.end))
-        last_reason = None
+        excepts = d.get(EXCEPT)
+        if len(found) > 1:
+            found.sort(key=_span_order)
         memo = an.cues
         if memo is None:
             memo = an.cues = {}
         for f in found:
-            if any(e.start < f.end and f.start < e.end for e in excepts):
-                continue
             s, e = f.start, f.end
+            if excepts is not None and any(x.start < e and s < x.end for _, x in excepts):
+                continue
             # The suppressor checks depend only on the text and the span (memoised per utterance).
             sp = memo.get((s, e))
             if sp is None:
                 sp = memo[(s, e)] = [has_han(norm[s:e]), clause_bounds(norm, s, e), 0, 0, 0, 0, 0]
             zh, cb = sp[0], sp[1]
-            if rule.negation == "suppress":
+            if cr.neg:
                 c = sp[2]
                 if c == 0:
                     c = sp[2] = cues.negation(norm, s, e, zh, cb)
@@ -463,28 +710,24 @@ class Engine:
                     if c == 0:
                         c = memo[key] = cues.negation(norm, f.inner, e, zh)
                 if c:
-                    last_reason = f"negated by '{c}'"
                     continue
-            if rule.question == "suppress":
+            if cr.question:
                 c = sp[3]
                 if c == 0:
                     c = sp[3] = cues.question(norm, s, e, zh, cb)
                 if c:
-                    last_reason = f"question ('{c}')"
                     continue
-            k = 4 if cr.pack.info.kind == "signal" else 5
+            k = 4 if cr.signal else 5
             c = sp[k]
             if c == 0:
                 c = sp[k] = cues.meta(norm, s, e, zh, advice=k == 4)
             if c:
-                last_reason = f"mentioned, not used ('{c}')"
                 continue
-            if rule.hearsay == "suppress":
+            if cr.hearsay:
                 c = sp[6]
                 if c == 0:
                     c = sp[6] = cues.hearsay(norm, s, e, zh, cb)
                 if c:
-                    last_reason = f"hearsay/quotation ('{c}')"
                     continue
             return f, _reason(f, norm, an.utt.role)
         return None
@@ -507,8 +750,6 @@ class Engine:
                         dist = second.start - first.end
                     elif nr.unit == "tokens":
                         if tix is None:
-                            from .text import token_index
-
                             tix = token_index(norm)
                         dist = tix[second.start] - tix[max(first.end - 1, 0)] - 1
                     else:  # seconds, estimated from the utterance's timing
@@ -542,6 +783,192 @@ class Engine:
         return None
 
 
+# ------------------------------------------------------------------ regex literal factors
+# What every match of a regex must contain: a list of factors, each a set of strings one of which
+# occurs in the matched text (`(是|就是)(我们|银行)的(理财|产品)` needs one of 是/就是, one of 我们/银行,
+# 的, one of 理财/产品). The gate checks a regex's strong factors (all strings of two or more
+# characters) with the same automaton pass as the trigger literals, and runs the regex only when
+# every one of them is present. Derived from the pattern, so it only skips regexes that cannot
+# match; anything the analysis does not understand (flags, classes, back-references) yields no
+# factor rather than a wrong one.
+
+_EXACT_MAX = 64  # the most alternative strings tracked for one run of a pattern
+
+
+def regex_factors(pattern: str) -> list[frozenset]:
+    try:
+        from re import _constants as C
+        from re import _parser as P
+    except ImportError:  # pragma: no cover - Python < 3.11
+        import sre_constants as C
+        import sre_parse as P
+    try:
+        tree = P.parse(pattern)
+    except Exception:  # pragma: no cover - the pattern compiled already
+        return []
+    if tree.state.flags & (C.SRE_FLAG_IGNORECASE | C.SRE_FLAG_VERBOSE):
+        return []
+    _, factors = _rx_seq(list(tree), C)
+    out: list[frozenset] = []
+    for f in factors:
+        if f and "" not in f:
+            # a string that holds another string of the factor adds nothing (收益 covers %收益)
+            f = frozenset(x for x in f if not any(y != x and y in x for y in f))
+            if f not in out:
+                out.append(f)
+    return out
+
+
+def _rx_node(op, av, C) -> tuple[set | None, list[frozenset]]:
+    """(the exact set of strings the node matches, or None; factors of its matches)."""
+    if op is C.LITERAL:
+        return {chr(av)}, []
+    if op is C.IN:
+        chars: set = set()
+        for iop, iav in av:
+            if iop is C.LITERAL:
+                chars.add(chr(iav))
+            elif iop is C.RANGE and iav[1] - iav[0] < 32:
+                chars.update(chr(c) for c in range(iav[0], iav[1] + 1))
+            else:  # NEGATE, CATEGORY, wide ranges
+                return None, []
+        return (chars if len(chars) <= _EXACT_MAX else None), []
+    if op is C.SUBPATTERN:
+        _, add, rem, sub = av
+        if (add or 0) & C.SRE_FLAG_IGNORECASE or (rem or 0):
+            return None, []
+        return _rx_seq(list(sub), C)
+    if op is C.BRANCH:
+        alts = [_rx_seq(list(b), C) for b in av[1]]
+        if all(ex is not None for ex, _ in alts):
+            ex = set().union(*(ex for ex, _ in alts))
+            if len(ex) <= _EXACT_MAX:
+                return ex, ([frozenset(ex)] if "" not in ex else [])
+        best = []
+        for ex, fs in alts:
+            cands = list(fs) + ([frozenset(ex)] if ex is not None and "" not in ex else [])
+            if not cands:
+                return None, []
+            best.append(max(cands, key=_factor_strength))
+        return None, [frozenset().union(*best)]
+    if op in (C.MAX_REPEAT, C.MIN_REPEAT, getattr(C, "POSSESSIVE_REPEAT", None)):
+        lo, hi, sub = av
+        ex, fs = _rx_seq(list(sub), C)
+        if lo == 0:
+            return ({""} | ex if hi == 1 and ex is not None else None), []
+        if lo == hi == 1:
+            return ex, fs
+        return None, fs + ([frozenset(ex)] if ex is not None and "" not in ex else [])
+    if op is C.AT or op in (C.ASSERT, C.ASSERT_NOT):
+        return {""}, []  # zero width: the matched text is the concatenation of the rest
+    if op is getattr(C, "ATOMIC_GROUP", None):
+        return _rx_seq(list(av), C)
+    return None, []  # ANY, NOT_LITERAL, GROUPREF, ...
+
+
+def _rx_seq(items, C) -> tuple[set | None, list[frozenset]]:
+    """A sequence: runs of nodes with exact sets multiply out (每年 + (定期)? + 存 -> 每年存, 每年定期存);
+    each run and each node's factors are factors of the sequence."""
+    factors: list[frozenset] = []
+    run: set | None = {""}
+    whole = True  # every node exact so far
+    for op, av in items:
+        ex, fs = _rx_node(op, av, C)
+        factors.extend(fs)
+        if ex is not None and run is not None and len(run) * len(ex) <= _EXACT_MAX:
+            run = {a + b for a in run for b in ex}
+            continue
+        if run is not None and "" not in run:
+            factors.append(frozenset(run))
+        if ex is None:
+            whole = False
+            run = {""}
+        else:  # too many combinations: start a new run here
+            whole = False
+            run = set(ex)
+    if run is not None and "" not in run:
+        factors.append(frozenset(run))
+    return (run if whole else None), factors
+
+
+def _factor_strength(f: frozenset) -> tuple[int, int]:
+    return (min((len(x) for x in f), default=0), -len(f))
+
+
+def _gate_factors(pattern: str) -> tuple[tuple[str, ...], ...]:
+    """The factors checked before a regex runs (a substring test per string): at most two, of
+    at most 12 strings each, every string long enough to be rare (two characters with a Chinese
+    one, else four: 'in', 'you' are everywhere); fewest strings first."""
+    fs = [f for f in regex_factors(pattern)
+          if len(f) <= 12 and all(len(x) >= (4 if x.isascii() else 2) for x in f)]
+    fs.sort(key=len)
+    return tuple((tuple(sorted(f, key=lambda x: (len(x), x))), all(_all_han(x) for x in f)) for f in fs[:2])
+
+
+_SEEDS: list[str] = []
+
+
+def _seeded_automaton():
+    """An empty automaton whose root already has a transition for each frequent layer character,
+    most frequent first. pyahocorasick searches a node's transitions in the order they were added,
+    and a character that starts no key is looked up at the root: without the seeds every such
+    character (的, 了, 您, most of a sentence) scans all the root's transitions (hundreds). A seed
+    is the character followed by GATE_FALLBACK, which no scanned layer holds (the gate sends text
+    with it to normalize()); its value has no literals, so even then it adds no hit."""
+    if not _SEEDS:
+        _SEEDS.extend(frequent_layer_chars())
+    auto = ahocorasick.Automaton()
+    for c in _SEEDS:
+        auto.add_word(c + GATE_FALLBACK, (2, ()))
+    return auto
+
+
+class CallContext:
+    """The call-scope context of the agent turns up to `upto` (inclusive), read on demand: a
+    rule's `r in ctx` / `-r-1 in ctx` reads the turns not read yet (violations_from)."""
+
+    __slots__ = ("eng", "ans", "upto", "_next", "_seen")
+
+    def __init__(self, eng: "Engine", ans: list):
+        self.eng = eng
+        self.ans = ans
+        self.upto = -1
+        self._next = 0
+        self._seen: set = set()
+
+    def __contains__(self, x) -> bool:
+        if self._next <= self.upto:
+            eng, ans = self.eng, self.ans
+            while self._next <= self.upto:
+                an = ans[self._next]
+                self._next += 1
+                if (an.utt.role or "unknown") in AGENT_ROLES:
+                    self._seen.update(eng.context_of(an))
+        return x in self._seen
+
+
+def _all_han(text: str) -> bool:
+    """Only characters of the CJK blocks normalize() leaves as they are (and maps nothing onto):
+    such a string occurs in the normalised text exactly where it occurs in the raw text."""
+    return bool(text) and all("\u3400" <= c <= "\u9fff" for c in text)
+
+
+def _span_order(m: "Match") -> tuple[int, int]:
+    return (m.start, -m.end)
+
+
+def _gated_spans(norm: str, rx, unless, unless_s, need) -> list[tuple[int, int]]:
+    """_regex_spans, or [] at once when a gate factor of the regex is missing from the text
+    (`need`: factors, each a tuple of strings one of which every match contains)."""
+    for strings, _ in need:
+        for x in strings:
+            if x in norm:
+                break
+        else:
+            return []
+    return _regex_spans(norm, rx, unless, unless_s)
+
+
 def _regex_spans(norm: str, rx, unless, unless_s) -> list[tuple[int, int]]:
     out = []
     for mm in rx.finditer(norm):
@@ -572,8 +999,6 @@ def _word_bounded(norm: str, s: int, e: int) -> bool:
 
 
 def _clause(norm, s, e):
-    from .text import clause_bounds
-
     return clause_bounds(norm, s, e)
 
 
@@ -620,8 +1045,6 @@ def to_violation(cr: Compiled, utt: Utterance, norm: str, m: Match | None, reaso
 
 def _span_time(utt: Utterance, norm: str, s: int, e: int) -> tuple[float, float]:
     """Time of the clause holding the match: word timings when present, else by character share."""
-    from .text import clause_bounds
-
     cs, ce = clause_bounds(norm, s, e)
     dur = max(utt.end - utt.start, 0.0)
     n = max(len(norm), 1)
