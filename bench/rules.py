@@ -171,9 +171,13 @@ def _replicated(eng, k: int):
     return Engine(packs)
 
 
-def _gated_out(eng, utts) -> float:
-    """Share of utterances that the gate alone settles (no trigger literal for the role)."""
-    return sum(1 for u in utts if not eng.analyze(u).hits) / max(len(utts), 1)
+def _gated_out(eng, utts) -> tuple[float, float]:
+    """Shares of utterances the gate settles: with no trigger literal of the role at all, and
+    with nothing a rule could report (no accepted phrase hit, no keyed regex that matches: the
+    automaton pass and the regex checks it asks for, nothing else)."""
+    ans = [eng.analyze(u) for u in utts]
+    n = max(len(utts), 1)
+    return sum(1 for a in ans if not a.hits) / n, sum(1 for a in ans if not a.live) / n
 
 
 def _one_core() -> str:
@@ -188,7 +192,7 @@ def _one_core() -> str:
 def run(n: int, repeat: int = 5, scale=(1, 4, 10)) -> dict:
     core = _one_core()
     t0 = time.perf_counter()
-    eng = load_packs()
+    eng = load_packs(similarity=False)  # the rule engine alone (the similarity layer: see below)
     load_s = time.perf_counter() - t0
     res = {"rules": len(eng.rules), "literals": len(eng._lit_text), "load_s": round(load_s, 3),
            "cpu": core, "repeat": repeat, "loadavg": os.getloadavg()[0], "corpora": {}}
@@ -200,9 +204,11 @@ def run(n: int, repeat: int = 5, scale=(1, 4, 10)) -> dict:
         r = _rates(eng, utts, repeat)
         distinct = utts[:len(items)]
         hits = sum(1 for u in distinct if detect([u], eng, call_level=False))
+        no_trigger, settled = _gated_out(eng, distinct)
         res["corpora"][name] = {"utterances": len(utts), "distinct": len(items),
                                 "share_with_hits": round(hits / len(items), 3),
-                                "share_gated_out": round(_gated_out(eng, distinct), 3), **r}
+                                "share_no_trigger": round(no_trigger, 3),
+                                "share_gated_out": round(settled, 3), **r}
     calls = call_corpus()
     if calls:
         utts = _utts(calls, n)
@@ -213,6 +219,14 @@ def run(n: int, repeat: int = 5, scale=(1, 4, 10)) -> dict:
         for k in scale:
             ek = eng if k == 1 else _replicated(eng, k)
             res["scaling"].append({"rules": len(ek.rules), **_rates(ek, small, max(repeat // 2, 1), per_pattern=False)})
+        # What detect() costs with the similarity layer (compliance/rules/similarity.py, on by default
+        # in the settings) on top of the rules: not part of the rule engine, reported apart.
+        sim = load_packs()
+        if getattr(sim, "similarity", None) is not None:
+            for u in utts[:300]:
+                detect([u], sim, call_level=False)
+            res["calls_with_similarity_utt_per_s"] = round(len(utts) / min(
+                _timed(lambda: [detect([u], sim, call_level=False) for u in utts]) for _ in range(max(repeat // 2, 1))))
     return res
 
 
@@ -238,13 +252,17 @@ def main() -> None:
           f"(machine load average {res['loadavg']:.1f})")
     for name, c in res["corpora"].items():
         print(f"[{name}] {c['utterances']} utterances ({c['distinct']} distinct, {c['share_with_hits']:.0%} with a "
-              f"violation, {c['share_gated_out']:.0%} settled by the gate alone)")
+              f"violation; {c['share_no_trigger']:.0%} without a trigger literal, {c['share_gated_out']:.0%} settled "
+              f"by the gate)")
         print(f"  engine, full packs:                        {c['engine_utt_per_s']:>9,} utterances/s")
         print(f"  naive per-rule loop, one regex per rule:   {c['naive_per_rule_alternation_utt_per_s']:>9,} utterances/s"
               f" -> engine {c['speedup_vs_naive']}x")
         print(f"  naive per-rule loop, one regex per phrase: {c['naive_per_pattern_utt_per_s']:>9,} utterances/s")
     if "calls_call_level_utt_per_s" in res:
         print(f"[calls] engine incl. call-level checks: {res['calls_call_level_utt_per_s']:,} utterances/s")
+    if "calls_with_similarity_utt_per_s" in res:
+        print(f"[calls] detect() with the similarity layer as well (not the rule engine): "
+              f"{res['calls_with_similarity_utt_per_s']:,} utterances/s")
     sc = res.get("scaling", [])
     for x in sc:
         print(f"[scaling, calls] {x['rules']:>4} rules: engine {x['engine_utt_per_s']:>8,}/s, naive per-rule regex "
