@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import ahocorasick
 
@@ -33,8 +34,8 @@ ANY_ROLES = frozenset({"agent", "customer", "unknown", "supervisor"})
 TRIG, NEAR_A, NEAR_B, KEY, ALL, NONE, EXCEPT, CTX, CTXN = range(9)
 
 
-@dataclass(slots=True)
-class Hit:
+class Hit(NamedTuple):
+    """A literal seen in the utterance (a tuple: built in the automaton loops, read by name)."""
     start: int
     end: int
     lit: str
@@ -42,6 +43,9 @@ class Hit:
 
     def text(self, norm: str) -> str:
         return norm[self.start:self.end]
+
+
+_tnew = tuple.__new__  # Hit/Match without the Python-level __new__: _tnew(Hit, (start, end, lit, exact))
 
 
 class Analyzed:
@@ -78,8 +82,7 @@ class Analyzed:
         self._norm = value
 
 
-@dataclass(slots=True)
-class Match:
+class Match(NamedTuple):
     start: int
     end: int
     how: str
@@ -111,6 +114,7 @@ class Compiled:
     context_none: bool = False
     call_scope: bool = False  # context read from earlier agent turns too
     elements: dict = field(default_factory=dict)  # name -> (Element, [lit ids], [compiled regex])
+    el_pos: dict = field(default_factory=dict)  # name -> {lit id: first index in the element's list}
 
 
 def _roles(speaker: str) -> frozenset:
@@ -199,6 +203,16 @@ class Engine:
                 by.setdefault(r, []).append((k, sub))
             self._lit_by_rule.append({r: tuple(v) for r, v in by.items()})
         self._fast_for = self._role_autos  # the fast gate stands for these role automata only
+        # The call-level rules' element literals, scanned on their own when those rules run.
+        elem_keys: dict[str, list[int]] = {}
+        for cr in self.call_rules:
+            for _, lids, _ in cr.elements.values():
+                for lid in lids:
+                    if lid >= 0:
+                        lst = elem_keys.setdefault(pinyin_layer(self._lit_text[lid]), [])
+                        if lid not in lst:
+                            lst.append(lid)
+        self._elem_auto = self._automaton(elem_keys)
         self._gate = gate_table()
         register_words(self._lit_text)
 
@@ -302,6 +316,11 @@ class Engine:
             elif rule.kind == "window":
                 cr.elements["anchor"] = self._element(rule.window.anchor, ridx)
                 cr.elements["required"] = self._element(rule.window.required, ridx)
+            for k, (_, lids, _) in cr.elements.items():
+                pos: dict[int, int] = {}
+                for i, lid in enumerate(lids):
+                    pos.setdefault(lid, i)
+                cr.el_pos[k] = pos
             self.call_rules.append(cr)
             return
         m = rule.match
@@ -426,9 +445,9 @@ class Engine:
                         continue
                 h = hits.get(lid)
                 if h is None:
-                    hits[lid] = [Hit(start, end + 1, lit, exact)]
+                    hits[lid] = [_tnew(Hit, (start, end + 1, lit, exact))]
                 else:
-                    h.append(Hit(start, end + 1, lit, exact))
+                    h.append(_tnew(Hit, (start, end + 1, lit, exact)))
                 if trig:
                     continue
                 for kind, pin, rxi in acts:
@@ -515,9 +534,9 @@ class Engine:
                     continue
                 h = hits.get(lid)
                 if h is None:
-                    hits[lid] = [Hit(start, end + 1, lit, exact)]
+                    hits[lid] = [_tnew(Hit, (start, end + 1, lit, exact))]
                 else:
-                    h.append(Hit(start, end + 1, lit, exact))
+                    h.append(_tnew(Hit, (start, end + 1, lit, exact)))
 
     def candidates(self, an: Analyzed) -> dict[int, dict[int, list]]:
         """rule idx -> role -> [(sub, Hit)] for the rules that a trigger literal selected and that
@@ -610,7 +629,7 @@ class Engine:
             pin = cr.pin
             for h in trig:
                 if pin or h.exact:
-                    found.append(Match(h.start, h.end, "phrase", h.lit, h.exact))
+                    found.append(_tnew(Match, (h[0], h[1], "phrase", h[2], h[3], -1)))
         if cr.regexes:
             idx = cr.rx_free
             if keyed:
@@ -630,7 +649,7 @@ class Engine:
                     if spans:
                         pat = regexes[i][0].pattern
                         for ms, me in spans:
-                            found.append(Match(ms, me, "regex", pat))
+                            found.append(_tnew(Match, (ms, me, "regex", pat, True, -1)))
         return found
 
     def _rule_hits(self, hits: dict, ridx: int) -> dict[int, list]:
@@ -764,14 +783,51 @@ class Engine:
 
     # ---------------------------------------------------------------- elements (call-level)
     def element_in(self, cr: Compiled, key: str, an: Analyzed, check_neg: bool = True) -> tuple[int, int] | None:
-        self.ensure_elements(an)
+        """Where the element `key` of a call-level rule is said in the utterance (not negated or
+        asked, with check_neg), or None. Memoised on the analysis (live calls re-read it)."""
+        memo = an.cues
+        if memo is None:
+            memo = an.cues = {}
+        mk = ("el", cr.idx, key, check_neg)
+        got = memo.get(mk, 0)
+        if got == 0:
+            got = memo[mk] = self._element_in(cr, key, an, check_neg)
+        return got
+
+    def element_hits(self, an: Analyzed) -> dict:
+        """Hits of the call-level rules' element literals (their own automaton: the same hits
+        those literals get in the others), memoised on the analysis."""
+        memo = an.cues
+        if memo is None:
+            memo = an.cues = {}
+        got = memo.get("el")
+        if got is None:
+            got = {}
+            if self._elem_auto is not None and an.layer:
+                probe = Analyzed(an.utt, an._norm, got, an.layer)
+                self._scan_with(probe, self._elem_auto)
+                if an._norm is None:
+                    an._norm = probe._norm
+            memo["el"] = got
+        return got
+
+    def _element_in(self, cr: Compiled, key: str, an: Analyzed, check_neg: bool) -> tuple[int, int] | None:
         el, lids, rxs = cr.elements[key]
         norm = an.norm
         spans = []
-        for lid in lids:
-            for h in an.hits.get(lid, ()):
-                if h.exact or cr.rule.pinyin:
-                    spans.append((h.start, h.end))
+        if lids and norm:
+            hits = self.element_hits(an)
+            if hits:
+                # the element's literals that were seen, in the element's order
+                pos = cr.el_pos[key]
+                seen = [lid for lid in hits if lid in pos]
+                if len(seen) > 1:
+                    seen.sort(key=pos.__getitem__)
+                pin = cr.pin
+                for lid in seen:
+                    for h in hits[lid]:
+                        if h.exact or pin:
+                            spans.append((h.start, h.end))
         for rx in rxs:
             for mm in rx.finditer(norm):
                 spans.append((mm.start(), mm.end()))
@@ -786,11 +842,10 @@ class Engine:
 # ------------------------------------------------------------------ regex literal factors
 # What every match of a regex must contain: a list of factors, each a set of strings one of which
 # occurs in the matched text (`(是|就是)(我们|银行)的(理财|产品)` needs one of 是/就是, one of 我们/银行,
-# 的, one of 理财/产品). The gate checks a regex's strong factors (all strings of two or more
-# characters) with the same automaton pass as the trigger literals, and runs the regex only when
-# every one of them is present. Derived from the pattern, so it only skips regexes that cannot
-# match; anything the analysis does not understand (flags, classes, back-references) yields no
-# factor rather than a wrong one.
+# 的, one of 理财/产品). Before a regex runs, up to three of its smaller factors are looked up in
+# the text (substring tests); a missing one means it cannot match. Derived from the pattern, so it
+# only skips regexes that cannot match; anything the analysis does not understand (flags,
+# classes, back-references) yields no factor rather than a wrong one.
 
 _EXACT_MAX = 64  # the most alternative strings tracked for one run of a pattern
 
@@ -895,14 +950,19 @@ def _factor_strength(f: frozenset) -> tuple[int, int]:
     return (min((len(x) for x in f), default=0), -len(f))
 
 
-def _gate_factors(pattern: str) -> tuple[tuple[str, ...], ...]:
-    """The factors checked before a regex runs (a substring test per string): at most two, of
-    at most 12 strings each, every string long enough to be rare (two characters with a Chinese
-    one, else four: 'in', 'you' are everywhere); fewest strings first."""
-    fs = [f for f in regex_factors(pattern)
-          if len(f) <= 12 and all(len(x) >= (4 if x.isascii() else 2) for x in f)]
-    fs.sort(key=len)
-    return tuple((tuple(sorted(f, key=lambda x: (len(x), x))), all(_all_han(x) for x in f)) for f in fs[:2])
+def _gate_factors(pattern: str) -> tuple[tuple[tuple[str, ...], bool], ...]:
+    """The factors checked before a regex runs, each (its strings, all Chinese): at most three,
+    of at most 16 strings, fewest strings first. A substring test costs the same for one
+    character as for four, so any Chinese character counts; Latin strings need three letters
+    ('in', 'a' are everywhere), a lone sign ('%') does."""
+    def usable(x: str) -> bool:
+        if not x.isascii() or len(x) >= 3:
+            return not x.isspace()
+        return len(x) == 1 and not x.isalnum() and x != " "
+
+    fs = [f for f in regex_factors(pattern) if len(f) <= 16 and all(usable(x) for x in f)]
+    fs.sort(key=lambda f: (len(f), -min(len(x) for x in f)))
+    return tuple((tuple(sorted(f, key=lambda x: (len(x), x))), all(_all_han(x) for x in f)) for f in fs[:3])
 
 
 _SEEDS: list[str] = []

@@ -341,11 +341,22 @@ _CLAUSE_RE = re.compile(r"[,.?!;:]")
 _SENT_RE = re.compile(r"[.?!]")
 
 
-@lru_cache(maxsize=256)
+# A '.' or ',' that is_break() may not count (one between two digits) has neither a Chinese
+# character, white space nor clause punctuation on either side: text without such a triple needs
+# no digit checks.
+_MAYBE_DECIMAL = re.compile(r"[^\u3400-\u9fff\s,.?!;:][.,][^\u3400-\u9fff\s,.?!;:]")
+
+
+@lru_cache(maxsize=8)  # the texts of the utterance in hand, not a cache across utterances
 def _breaks(text: str, sentence: bool) -> tuple[int, ...]:
-    """Positions of the clause (or sentence) breaks of `text`; decimal points are not breaks."""
-    rx = _SENT_RE if sentence else _CLAUSE_RE
-    return tuple(m.start() for m in rx.finditer(text) if is_break(text, m.start(), ".?!" if sentence else PUNCT))
+    """Positions of the clause (or sentence) breaks of `text`; decimal points are not breaks
+    (is_break)."""
+    out = [m.start() for m in (_SENT_RE if sentence else _CLAUSE_RE).finditer(text)]
+    if out and _MAYBE_DECIMAL.search(text):
+        last = len(text) - 1
+        out = [i for i in out
+               if not (0 < i < last and text[i] in ".," and text[i - 1].isdigit() and text[i + 1].isdigit())]
+    return tuple(out)
 
 
 def clause_bounds(text: str, start: int, end: int, marks=PUNCT) -> tuple[int, int]:
