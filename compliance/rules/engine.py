@@ -115,6 +115,7 @@ class Compiled:
     call_scope: bool = False  # context read from earlier agent turns too
     elements: dict = field(default_factory=dict)  # name -> (Element, [lit ids], [compiled regex])
     el_pos: dict = field(default_factory=dict)  # name -> {lit id: first index in the element's list}
+    el_id: dict = field(default_factory=dict)  # name -> an id unique in the engine
 
 
 def _roles(speaker: str) -> frozenset:
@@ -130,6 +131,7 @@ class Engine:
         self._lit_han: list[int] = []  # number of Han chars
         self._lit_entries: list[list[tuple[int, int, int]]] = []  # (rule idx, role, sub)
         self._rx_ids: dict[tuple, int] = {}  # regex memo keys (Compiled.rx_keys)
+        self._n_elements = 0
         self._exact = exact_table()  # exact toneless syllables, for short homophone hits
         self.call_rules: list[Compiled] = []
         for pk in packs:
@@ -173,6 +175,7 @@ class Engine:
         # The same per-role automata with what each hit means for the rules (the fast gate:
         # analyze), plus the regexes' gate factors.
         self._fast_autos = {}
+        self._fast_ascii = {}
         for role in ANY_ROLES:
             keep = {lid for lid, ents in enumerate(self._lit_entries)
                     if any(role in self.rules[r].roles for r, _, _ in ents)
@@ -188,6 +191,8 @@ class Engine:
             self._role_autos[role] = self._automaton(sub)
             self._role_rest[role] = self._automaton(rest)
             self._fast_autos[role] = self._fast_automaton(role, sub)
+            # All-ASCII text can only hit ASCII keys: their own automaton, ordered for Latin text.
+            self._fast_ascii[role] = self._fast_automaton(role, {k: v for k, v in sub.items() if k.isascii()}, True)
         self._no_trig = [()] * len(self._lit_trig)
         # Per role and literal: its (rule idx, TRIG|KEY|NEAR_B, sub) entries for the rules of the
         # role, rules in the order candidates() selects them; per literal: rule -> (role, sub).
@@ -213,13 +218,19 @@ class Engine:
                         if lid not in lst:
                             lst.append(lid)
         self._elem_auto = self._automaton(elem_keys)
+        self._elem_of: dict[int, tuple] = {}  # element literal -> the element ids that list it
+        for cr in self.call_rules:
+            for k, (_, lids, _) in cr.elements.items():
+                for lid in set(lids):
+                    if lid >= 0:
+                        self._elem_of[lid] = self._elem_of.get(lid, ()) + (cr.el_id[k],)
         self._gate = gate_table()
         register_words(self._lit_text)
 
-    def _fast_automaton(self, role: str, by_key: dict[str, list[int]]):
+    def _fast_automaton(self, role: str, by_key: dict[str, list[int]], latin: bool = False):
         """The role's gate automaton (`by_key`: its trigger-group literals) with what each hit
         means. Each value: (length, ((lid, literal, Han count, latin edge, exact syllables, Chinese
-        characters only, acts), ...)); acts: per rule of the role that the literal can select, (TRIG, pinyin allowed,
+        characters only, acts), ...), the literals when all take exact hits only); acts: per rule of the role that the literal can select, (TRIG, pinyin allowed,
         None), (KEY, None, (memo key, regex, unless, unless_sentence, gate factors)) or (NEAR_B,
         None, None).
         Same literals, so the same hits in the same order as the role automaton."""
@@ -240,12 +251,16 @@ class Engine:
 
         if not by_key:
             return None
-        auto = _seeded_automaton()
+        auto = _seeded_automaton((2, (), None), latin)
         for key, lids in by_key.items():
+            lits = [self._lit_text[lid] for lid in lids]
+            # Literals of one Chinese character take exact hits only: the texts that can hit them.
+            exact_only = frozenset(lits) if all(self._lit_han[lid] < 2 and _all_han(self._lit_text[lid])
+                                                for lid in lids) else None
             auto.add_word(key, (len(key), tuple(
                 (lid, self._lit_text[lid], self._lit_han[lid], key[0] < "\u0080" or key[-1] < "\u0080",
                  self._lit_text[lid].translate(self._exact), _all_han(self._lit_text[lid]), acts_of(lid))
-                for lid in lids)))
+                for lid in lids), exact_only))
         auto.make_automaton()
         return auto
 
@@ -321,6 +336,8 @@ class Engine:
                 for i, lid in enumerate(lids):
                     pos.setdefault(lid, i)
                 cr.el_pos[k] = pos
+                cr.el_id[k] = self._n_elements
+                self._n_elements += 1
             self.call_rules.append(cr)
             return
         m = rule.match
@@ -408,7 +425,7 @@ class Engine:
             an.live = bool(an.hits)
             return an
         an = Analyzed(utt, norm, {}, layer, 9, False)
-        fast = self._fast_autos.get(role)
+        fast = (self._fast_autos if norm is None or not norm.isascii() else self._fast_ascii).get(role)
         if fast is None:
             return an
         # The hits, recorded as _scan_with does (same literals, same order), and what they select.
@@ -419,9 +436,11 @@ class Engine:
         keyed = None  # regexes whose `requires` key was hit: memo key -> regex
         trig = False  # a phrase or proximity trigger hit that its rule accepts
         src = text if norm is None else norm
-        for end, (n, ents) in fast.iter(layer):
+        for end, (n, ents, exact_only) in fast.iter(layer):
             start = end + 1 - n
             seg = src[start:end + 1]
+            if exact_only is not None and seg not in exact_only:
+                continue  # a homophone of one-character literals: never a hit
             for lid, lit, nh, latin, lit_ex, pure, acts in ents:
                 if pure:
                     s_ = seg
@@ -788,7 +807,14 @@ class Engine:
         memo = an.cues
         if memo is None:
             memo = an.cues = {}
-        mk = ("el", cr.idx, key, check_neg)
+        said = memo.get("els")  # the elements with a literal in the utterance
+        if said is None:
+            el_of = self._elem_of
+            said = memo["els"] = {e for lid in self.element_hits(an) for e in el_of[lid]}
+        eid = cr.el_id[key]
+        if eid not in said and not cr.elements[key][2]:
+            return None  # no literal of the element, and no regex
+        mk = ("el", eid, check_neg)
         got = memo.get(mk, 0)
         if got == 0:
             got = memo[mk] = self._element_in(cr, key, an, check_neg)
@@ -965,21 +991,23 @@ def _gate_factors(pattern: str) -> tuple[tuple[tuple[str, ...], bool], ...]:
     return tuple((tuple(sorted(f, key=lambda x: (len(x), x))), all(_all_han(x) for x in f)) for f in fs[:3])
 
 
-_SEEDS: list[str] = []
+_SEEDS: dict[bool, list[str]] = {}
 
 
-def _seeded_automaton():
+def _seeded_automaton(seed_value=(2, ()), latin: bool = False):
     """An empty automaton whose root already has a transition for each frequent layer character,
     most frequent first. pyahocorasick searches a node's transitions in the order they were added,
     and a character that starts no key is looked up at the root: without the seeds every such
     character (的, 了, 您, most of a sentence) scans all the root's transitions (hundreds). A seed
     is the character followed by GATE_FALLBACK, which no scanned layer holds (the gate sends text
-    with it to normalize()); its value has no literals, so even then it adds no hit."""
-    if not _SEEDS:
-        _SEEDS.extend(frequent_layer_chars())
+    with it to normalize()); its value (`seed_value`) has no literals, so even then it adds no
+    hit."""
+    seeds = _SEEDS.get(latin)
+    if seeds is None:
+        seeds = _SEEDS[latin] = frequent_layer_chars(latin)
     auto = ahocorasick.Automaton()
-    for c in _SEEDS:
-        auto.add_word(c + GATE_FALLBACK, (2, ()))
+    for c in seeds:
+        auto.add_word(c + GATE_FALLBACK, seed_value)
     return auto
 
 

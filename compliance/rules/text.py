@@ -38,6 +38,7 @@ _PUNCT_MAP.update(str.maketrans({
     "！": "!", "？": "?", "，": ",", "：": ":", "；": ";", "％": "%", "＂": '"', "＇": "'",
 }))
 _WS_RE = re.compile(r"\s")
+_WS_ODD = re.compile(r"[^\S ]|  |\A | \Z")  # white space normalize() would change, besides around Chinese
 # The same map as a list over the BMP: str.translate indexes a list where a dict lookup would
 # raise and clear a KeyError for every unmapped character (about twice as fast on Chinese text).
 _PUNCT_LIST: list = list(range(0x10000))
@@ -102,9 +103,12 @@ def normalize(text: str) -> str:
     if "个点" in text:
         text = _POINTS.sub(_points, text)
     if " " in text or "\t" in text or "\n" in text:
-        text = _WS_RE.sub(" ", text)
-        text = _MULTI_SPACE.sub(" ", text).strip()
-        text = _SPACE_HAN.sub("", text)
+        if _WS_ODD.search(text):
+            text = _WS_RE.sub(" ", text)
+            text = _MULTI_SPACE.sub(" ", text).strip()
+            text = _SPACE_HAN.sub("", text)
+        elif not text.isascii():  # single inner spaces only: the first two steps change nothing
+            text = _SPACE_HAN.sub("", text)
     return text
 
 
@@ -273,19 +277,24 @@ COMMON_HAN = (
 )
 
 
-def frequent_layer_chars() -> list[str]:
-    """Characters of pinyin layers, roughly most frequent first: the clause punctuation, the
-    syllable classes of the most common characters, then Latin text (letters by English frequency,
-    the space, digits), then the syllables of the rest."""
+def frequent_layer_chars(latin: bool = False) -> list[str]:
+    """Characters of pinyin layers, roughly most frequent first: for Chinese text (default) the
+    clause punctuation, the syllable classes of the most common characters, digits, the rest of
+    those syllables, then Latin letters; with `latin`, for all-ASCII text, letters by English
+    frequency, the space, punctuation and digits."""
     layer = _layer_table()
     han = []
     for c in COMMON_HAN:
         x = chr(layer[ord(c)])
         if x not in han:
             han.append(x)
-    latin = list(" etaoinshrdlcumwfgypbvkjxqz0123456789%'")
+    letters = list(" etaoinshrdlcumwfgypbvkjxqz")
+    if latin:
+        order = letters + list(",.'?!0123456789%-:;\"")
+    else:
+        order = [","] + han[:60] + list(".?!0123456789%") + han[60:] + letters + list(":;\"'")
     out: list[str] = []
-    for c in [","] + han[:60] + list(".?!") + latin + han[60:] + list(":;\""):
+    for c in order:
         if c not in out:
             out.append(c)
     return out
