@@ -64,6 +64,26 @@ class Settings:
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
+    # --- live streams (compliance.live; README "Live calls") ---
+    #: most live streams at once; more are refused with an over_capacity error
+    live_max_streams: int = 4
+    #: transcription lag (seconds) past which new streams are refused and open ones warned
+    live_max_lag_s: float = 4.0
+    #: smallest encoder window of a live decode, seconds: a clip is padded to this (growing in 5 s
+    #: steps for longer clips) instead of whisper's 30 s; 30 = decode as the post-call analysis does
+    live_asr_window_s: float = 10.0
+    #: beam size of live decodes (0: beam_size)
+    live_beam_size: int = 2
+    #: finals waiting together are decoded as one clip of at most this many seconds (0: the window)
+    live_pack_max_s: float = 0.0
+    #: live VAD: this much silence ends an utterance
+    live_min_silence_s: float = 0.5
+    #: live VAD: an utterance this long (seconds) is also ended by a clause pause of
+    #: live_cut_silence_s, so what was said is final soon after it was said (0: off)
+    live_cut_after_s: float = 3.0
+    live_cut_silence_s: float = 0.25
+    #: live VAD: longest utterance; a longer one is cut at its longest pause
+    live_max_segment_s: float = 12.0
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()

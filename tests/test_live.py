@@ -301,3 +301,29 @@ def test_mono_8khz_stream_assigns_speakers_online(tmp_path, shared, whisper):
     with Session(engine) as session:
         job = session.get(Job, summary["job_id"])
         assert job.agent_channel is None  # mono: the post-call analysis diarizes
+
+
+def test_short_encoder_window_decodes_a_real_clause_and_leaves_the_shared_model_alone(shared, whisper):
+    """The live path pads a clip to a 10 s encoder window (beam 2) instead of 30 s (beam 5): the
+    offending clause comes out as with the full window, with call-time word times inside the clip,
+    and the model (shared with the post-call analysis) is not changed by it."""
+    import jiwer
+
+    from compliance.ingest import load_audio
+    from compliance.live.asr import DecodeOptions, transcribe_segment
+    from compliance.transcribe import join_words
+
+    audio = load_audio(shared / "audio" / "calls" / f"{CALL}.stereo.flac")
+    clip = audio.samples[0][int(17.3 * 16000):int(24.0 * 16000)]  # 这款产品是保本保收益的，期限一年，…
+    fe = whisper.model.feature_extractor
+    before = (fe.n_samples, fe.nb_max_frames)
+    texts = []
+    for window, beam in ((10.0, 2), (30.0, 5)):
+        words, lang = transcribe_segment(whisper, clip, 0, "zh", 17.3, DecodeOptions(window_s=window, beam_size=beam))
+        text = join_words([w.text for w in words])
+        # whisper base hears 保本 as 保分 here, whatever the window
+        assert lang == "zh" and "保收益" in text and "肯定能拿到" in text, (window, text)
+        assert all(17.3 <= w.start <= w.end <= 24.1 for w in words), (window, words)
+        texts.append("".join(ch for ch in text if ch.isalnum()))
+    assert jiwer.cer(texts[1], texts[0]) < 0.15, texts
+    assert (fe.n_samples, fe.nb_max_frames) == before == (30 * 16000, 3000)

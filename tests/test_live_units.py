@@ -166,3 +166,87 @@ def test_packed_decoding_gives_each_utterance_its_own_words():
     # nobody's; b's own word comes back at b's call time
     assert [w.text for w in wb] == ["w5"] and 50.0 <= wb[0].start < wb[0].end <= 51.0
     assert PACK_GAP_S * 16000 >= 4000
+
+
+def test_clause_pauses_cut_long_turns(shared):
+    """With cut_after_s, a turn is cut at its clause pauses once the segment is that long: shorter
+    segments, never cut inside a clause, the same speech covered."""
+    from compliance.ingest import load_audio
+    from compliance.live.vad import StreamingVad
+
+    audio = load_audio(shared / "audio" / "calls" / "dev05.stereo.flac")
+    gt = _gt(shared, "dev05")
+    x = audio.samples[0]
+    clauses = [(c["start"], c["end"]) for t in gt["turns"] if t["speaker"] == "agent" for c in t["segments"]]
+
+    def cut(**kw):
+        vad = StreamingVad(0, **kw)
+        segs = []
+        for i in range(0, len(x), 1600):
+            segs += vad.feed(x[i:i + 1600])
+        return segs + vad.flush()
+
+    whole, eager = cut(), cut(cut_after_s=2.0, cut_silence_s=0.25)
+    assert len(eager) > len(whole)
+    assert max(s.end_s - s.start_s for s in eager) < max(s.end_s - s.start_s for s in whole)
+    for s in eager:
+        end = s.end_s - 0.15  # the pad after the last speech window
+        assert not any(a + 0.05 < end < b - 0.05 for a, b in clauses), (s, end)
+    speech = lambda segs: sum(s.end - s.start for s in segs)  # noqa: E731
+    assert abs(speech(eager) - speech(whole)) < 0.1 * speech(whole)
+
+
+def test_encoder_window_for_a_clip():
+    from compliance.live.asr import DecodeOptions, window_for
+
+    assert window_for(3.0, 10.0) == 10.0
+    assert window_for(9.6, 10.0) == 15.0  # half a second to spare
+    assert window_for(14.0, 10.0) == 15.0 and window_for(22.0, 10.0) == 25.0
+    assert window_for(29.9, 10.0) == 30.0 and window_for(45.0, 15.0) == 30.0
+    assert window_for(3.0, 30.0) == 30.0 and window_for(3.0, 0.0) == 30.0
+    assert DecodeOptions(window_s=10.0).pack_limit_s == 9.5
+    assert DecodeOptions(window_s=30.0).pack_limit_s == 28.0
+    assert DecodeOptions(window_s=10.0, pack_max_s=14.0).pack_limit_s == 14.0
+
+
+def test_worker_takes_finals_first_packs_within_the_window_and_answers_stale_ones():
+    """Finals before partials whatever the order they came in; waiting finals packed up to the
+    pack limit; a stale final (its stream is gone) is answered without decoding, even in the middle
+    of a pack; a partial is never packed."""
+    from compliance.live.asr import FINAL, PARTIAL, AsrWorker, DecodeOptions
+
+    worker = AsrWorker(lambda: None, options=DecodeOptions(window_s=10.0))
+    answers = []
+
+    def task(priority, seconds, name, stale=False):
+        worker.submit(priority, np.zeros(int(seconds * 16000), dtype=np.float32), 0, 0.0, "zh",
+                      lambda result, timing, name=name: answers.append((name, type(result).__name__, timing)),
+                      stale=lambda: stale)
+
+    task(PARTIAL, 3.0, "p1")
+    task(FINAL, 3.0, "f1")
+    task(FINAL, 2.0, "f2", stale=True)
+    task(FINAL, 3.0, "f3")
+    task(FINAL, 4.0, "f4")
+    task(PARTIAL, 2.0, "p2", stale=True)
+    with worker._cond:
+        first = worker._take()
+        second = worker._take()
+        third = worker._take()
+        assert worker._take() == [] and not worker._tasks
+    # f1 + gap + f3 = 6.3 s; with f4 9.3 + 0.3 > 9.5: f4 waits for the next pack
+    assert [t.seq for t in first] == [1, 3] and [t.seq for t in second] == [4] and [t.seq for t in third] == [0]
+    assert [(n, kind) for n, kind, _ in answers] == [("f2", "LookupError"), ("p2", "LookupError")]
+    assert answers[0][2]["batch"] == 0
+
+
+def test_busy_fraction_counts_recent_decodes():
+    import time
+
+    from compliance.live.asr import AsrWorker
+
+    worker = AsrWorker(lambda: None)
+    assert worker.busy_fraction(10.0) == 0.0
+    now = time.monotonic()
+    worker._recent.extend([(now - 30.0, now - 25.0), (now - 8.0, now - 5.0), (now - 4.0, now - 2.0)])
+    assert abs(worker.busy_fraction(10.0) - 0.5) < 0.05

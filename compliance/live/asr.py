@@ -1,6 +1,13 @@
 """One inference worker shared by every live stream (2 cores: parallel decoders would only fight
 over them). Final utterances are decoded first, in the order they ended; partial transcripts of
-utterances still being spoken only when nothing final is waiting, and dropped when stale.
+utterances still being spoken only when nothing final is waiting and the worker has been mostly
+idle (`busy_fraction`), and dropped when stale.
+
+Live decodes are cheaper than post-call ones: whisper's encoder normally runs on a 30 s window
+whatever the clip's length, which is most of the cost of a short utterance; the live path pads a
+clip only to `DecodeOptions.window_s` (10 s by default, growing in 5 s steps for longer clips) and
+decodes with beam 1 (Settings.live_asr_window_s, live_beam_size; bench/stream.py --phases cer gives
+the accuracy cost).
 
 The worker measures its own lag (how long the oldest waiting final has waited, and the backlog in
 seconds of decoding, from the measured speed), which the hub uses to refuse new streams and to
@@ -8,6 +15,7 @@ warn streams that the server is behind."""
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import threading
@@ -25,11 +33,46 @@ log = logging.getLogger("compliance.live.asr")
 FINAL, PARTIAL = 0, 1
 
 
-#: finals waiting together are decoded as one clip of at most this many seconds (one encoder pass
-#: instead of one each: whisper pads every clip to 30 s, so short utterances cost as much as long
-#: ones), separated by this much silence (short enough for the transcriber's VAD to keep one clip)
+#: finals waiting together are decoded as one clip of at most this many seconds (one decoder run
+#: instead of one each), separated by this much silence. With a short encoder window a pack is
+#: kept to about that window: the encoder's cost grows faster than the audio (attention), so a
+#: 28 s pack in a 30 s window costs more per second than separate 10 s windows.
 PACK_MAX_S = 28.0
 PACK_GAP_S = 0.3
+#: whisper's own window, seconds
+FULL_WINDOW_S = 30.0
+#: encoder windows grow in steps of this many seconds to fit a longer clip
+WINDOW_STEP_S = 5.0
+
+
+@dataclass
+class DecodeOptions:
+    """How the live path decodes (Settings.live_asr_window_s, live_beam_size, live_pack_max_s)."""
+
+    #: smallest encoder window, seconds (30: whisper's standard window, as the post-call analysis)
+    window_s: float = FULL_WINDOW_S
+    #: beam size (0: the transcriber's own)
+    beam_size: int = 0
+    #: longest pack of waiting finals, seconds (0: the window less half a second)
+    pack_max_s: float = 0.0
+
+    @property
+    def pack_limit_s(self) -> float:
+        if self.pack_max_s > 0:
+            return self.pack_max_s
+        return min(PACK_MAX_S, max(self.window_s, 5.0) - 0.5)
+
+
+def window_for(clip_s: float, window_s: float) -> float:
+    """The encoder window (seconds) a clip of `clip_s` is padded to: `window_s`, or the next step
+    up that holds the clip with half a second to spare, at most whisper's 30 s."""
+    if window_s <= 0 or window_s >= FULL_WINDOW_S:
+        return FULL_WINDOW_S
+    need = clip_s + 0.5
+    w = window_s
+    while w < need and w < FULL_WINDOW_S:
+        w += WINDOW_STEP_S
+    return min(w, FULL_WINDOW_S)
 
 
 @dataclass(order=True)
@@ -40,7 +83,7 @@ class _Task:
     context: int = field(compare=False)  # leading samples of left context (their words are dropped)
     offset: float = field(compare=False)  # call time of samples[0]
     language: str | None = field(compare=False)
-    done: Callable[[object, float], None] = field(compare=False)
+    done: Callable[[object, dict], None] = field(compare=False)
     stale: Callable[[], bool] = field(compare=False, default=lambda: False)
     post: Callable[[list], object] | None = field(compare=False, default=None)
     submitted: float = field(compare=False, default_factory=time.monotonic)
@@ -51,7 +94,8 @@ class _Task:
 
 
 class AsrWorker:
-    def __init__(self, transcriber_factory: Callable[[], object], *, threads: int = 1, pack: bool = True) -> None:
+    def __init__(self, transcriber_factory: Callable[[], object], *, threads: int = 1, pack: bool = True,
+                 options: DecodeOptions | None = None) -> None:
         self._factory = transcriber_factory
         self._transcriber = None
         self._tasks: list[_Task] = []
@@ -61,13 +105,18 @@ class AsrWorker:
         self._threads: list[threading.Thread] = []
         self._n = max(1, threads)
         self.pack = pack
+        self.options = options or DecodeOptions()
         self.rtf = 0.25  # decoding seconds per audio second (updated as it runs)
         self._busy_until = 0.0
+        self._busy_start = 0.0
+        self._recent: collections.deque = collections.deque()  # (start, end) monotonic of recent decodes
         self.decoded_s = 0.0
-        self.busy_s = 0.0
+        self.busy_s = 0.0  # decoding finals, seconds
+        self.partial_busy_s = 0.0  # decoding partials, seconds
         self.max_wait_s = 0.0
         self.last_wait_s = 0.0
         self.decodes = 0
+        self.partials = 0
         self.packed = 0
 
     @property
@@ -99,6 +148,9 @@ class AsrWorker:
 
     def submit(self, priority: int, samples: np.ndarray, context: int, offset: float, language: str | None,
                done, *, stale=lambda: False, post=None) -> None:
+        """Queue a clip. `done(result, timing)` is called from the worker thread: result is
+        (words, language[, post's result]) or an exception (LookupError: dropped, stale); timing
+        has wait_s (queued), decode_s (the decode it was part of), batch (clips in it), window_s."""
         import heapq
 
         with self._cond:
@@ -109,6 +161,18 @@ class AsrWorker:
     def idle(self) -> bool:
         with self._cond:
             return not any(t.priority == FINAL for t in self._tasks) and time.monotonic() >= self._busy_until
+
+    def busy_fraction(self, over_s: float = 10.0) -> float:
+        """Share of the last `over_s` seconds the worker spent decoding (the decode under way
+        included)."""
+        now = time.monotonic()
+        since = now - over_s
+        with self._cond:
+            spans = list(self._recent)
+            if self._busy_until > 0.0:
+                spans.append((self._busy_start, now))
+        busy = sum(max(0.0, min(e, now) - max(s, since)) for s, e in spans)
+        return min(1.0, busy / over_s)
 
     def pending(self) -> int:
         with self._cond:
@@ -126,32 +190,34 @@ class AsrWorker:
             return now - oldest + ahead + max(0.0, self._busy_until - now)
 
     def _take(self) -> list[_Task]:
+        """The next decode: the oldest final and the finals queued behind it that fit in one pack
+        (stale ones answered without decoding), else the oldest partial."""
         import heapq
 
-        first = heapq.heappop(self._tasks)
-        while first.priority == FINAL and first.stale() and self._tasks:
-            self._drop(first)
-            first = heapq.heappop(self._tasks)
-        batch = [first]
-        if first.priority != FINAL or not self.pack:
-            return batch
-        total = first.audio_s
-        while self._tasks and self._tasks[0].priority == FINAL and self._tasks[0].language == first.language:
+        batch: list[_Task] = []
+        total = 0.0
+        limit = self.options.pack_limit_s
+        while self._tasks:
             nxt = self._tasks[0]
+            if batch and (nxt.priority != FINAL or not self.pack or nxt.language != batch[0].language):
+                break
             if nxt.stale():
                 self._drop(heapq.heappop(self._tasks))
                 continue
-            if total + PACK_GAP_S + nxt.audio_s > PACK_MAX_S:
+            if batch and total + PACK_GAP_S + nxt.audio_s > limit:
                 break
             batch.append(heapq.heappop(self._tasks))
-            total += PACK_GAP_S + nxt.audio_s
+            total += (PACK_GAP_S if len(batch) > 1 else 0.0) + nxt.audio_s
+            if nxt.priority != FINAL:
+                break
         return batch
 
     @staticmethod
     def _drop(task: _Task) -> None:
-        """A task nobody waits for any more (its stream was dropped): answered without decoding."""
+        """A task nobody waits for any more (its stream was dropped, or the partial is out of
+        date): answered without decoding."""
         try:
-            task.done(LookupError("stale"), 0.0)
+            task.done(LookupError("stale"), {"wait_s": 0.0, "decode_s": 0.0, "batch": 0, "window_s": 0.0})
         except Exception:
             log.exception("live ASR callback failed")
 
@@ -163,27 +229,39 @@ class AsrWorker:
                 if self._stop:
                     return
                 batch = self._take()
-                audio_s = sum(t.audio_s for t in batch)
-                self._busy_until = time.monotonic() + audio_s * self.rtf
-            if batch[0].stale():
-                self._busy_until = 0.0
-                self._drop(batch[0])
-                continue
+                if not batch:
+                    continue
+                audio_s = sum(t.audio_s for t in batch) + PACK_GAP_S * (len(batch) - 1)
+                self._busy_start = time.monotonic()
+                self._busy_until = self._busy_start + audio_s * self.rtf
             t0 = time.monotonic()
             try:
-                results = decode_batch(self.transcriber, batch)
+                results = decode_batch(self.transcriber, batch, self.options)
             except Exception as exc:  # a decoding failure must not kill the worker
                 log.exception("live ASR failed")
                 results = [(exc, None)] * len(batch)
-            took = time.monotonic() - t0
-            self._busy_until = 0.0
-            self.decodes += 1
+            t1 = time.monotonic()
+            took = t1 - t0
+            with self._cond:
+                self._busy_until = 0.0
+                self._recent.append((t0, t1))
+                while self._recent and self._recent[0][1] < t1 - 60.0:
+                    self._recent.popleft()
+            final = batch[0].priority == FINAL
+            if final:
+                self.decodes += 1
+                self.busy_s += took
+            else:
+                self.partials += 1
+                self.partial_busy_s += took
             if audio_s > 0.5 and not isinstance(results[0][0], Exception):
                 self.rtf = 0.8 * self.rtf + 0.2 * (took / audio_s)
+            window = window_for(audio_s, self.options.window_s)
             for task, (words, lang) in zip(batch, results):
                 wait = t0 - task.submitted
+                timing = {"wait_s": wait, "decode_s": took, "batch": len(batch), "window_s": window}
                 result = words if isinstance(words, Exception) else (words, lang)
-                if task.priority == FINAL:
+                if final:
                     self.decoded_s += task.audio_s
                     self.last_wait_s = wait
                     self.max_wait_s = max(self.max_wait_s, wait)
@@ -196,18 +274,50 @@ class AsrWorker:
                         log.exception("live ASR post-processing failed")
                         result = exc
                 try:
-                    task.done(result, wait)
+                    task.done(result, timing)
                 except Exception:
                     log.exception("live ASR callback failed")
-            if batch[0].priority == FINAL:
-                self.busy_s += took
 
 
-def _decode(transcriber, clip: np.ndarray, language: str | None) -> tuple[list[Word], str | None]:
+class _Windowed:
+    """A faster-whisper model seen through a shorter encoder window: `encode` keeps the first
+    `frames` mel frames of the 30 s (3000-frame) padded window it is given, so the encoder works on
+    the clip (padded to the window) instead of 30 s. Everything else is the model's own code
+    (`WhisperModel.transcribe` and `generate_segments` run with this object as `self`), so the
+    decoding options, timestamps and word alignment are unchanged. Stateless: the shared model is
+    not modified (faster-whisper's `chunk_length` would change its feature extractor for every
+    caller, and still pads the encoder input to 3000 frames)."""
+
+    def __init__(self, model, frames: int) -> None:
+        self._model = model
+        self._frames = frames
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def encode(self, features):
+        if features.shape[-1] > self._frames:
+            features = np.ascontiguousarray(features[..., : self._frames])
+        return self._model.encode(features)
+
+    def generate_segments(self, *args, **kwargs):
+        from faster_whisper import WhisperModel
+
+        return WhisperModel.generate_segments(self, *args, **kwargs)
+
+    def transcribe(self, *args, **kwargs):
+        from faster_whisper import WhisperModel
+
+        return WhisperModel.transcribe(self, *args, **kwargs)
+
+
+def _decode(transcriber, clip: np.ndarray, language: str | None,
+            options: DecodeOptions | None = None) -> tuple[list[Word], str | None]:
     """Words of one clip (times relative to it). With a faster-whisper transcriber the model is
-    called directly, without its VAD: the clip is speech the streaming VAD cut (and packed), and
-    the VAD would split a packed clip back into one 30 s window per utterance. Other transcribers
-    (tests, other engines) go through their own `transcribe`."""
+    called directly, without its VAD (the clip is speech the streaming VAD cut, and packed: the VAD
+    would split a packed clip back into one 30 s window per utterance), with the encoder window cut
+    to `options.window_s` (see `window_for`). Other transcribers (tests, other engines) go through
+    their own `transcribe`."""
     clip = np.ascontiguousarray(clip, dtype=np.float32)
     model = getattr(transcriber, "model", None)
     if model is None or not hasattr(model, "transcribe"):
@@ -215,7 +325,13 @@ def _decode(transcriber, clip: np.ndarray, language: str | None) -> tuple[list[W
         return list(transcript.words), transcript.language
     from ..textnorm import to_simplified
 
-    segments, info = model.transcribe(clip, language=language, beam_size=getattr(transcriber, "beam_size", 5),
+    options = options or DecodeOptions()
+    window = window_for(len(clip) / SR, options.window_s)
+    if window < FULL_WINDOW_S and hasattr(model, "feature_extractor"):
+        frames = int(round(window * SR / model.feature_extractor.hop_length))
+        model = _Windowed(model, frames)
+    beam = options.beam_size or getattr(transcriber, "beam_size", 5)
+    segments, info = model.transcribe(clip, language=language, beam_size=beam,
                                       word_timestamps=True, vad_filter=False, condition_on_previous_text=False,
                                       initial_prompt=getattr(transcriber, "prompt", None))
     lang = info.language
@@ -231,7 +347,8 @@ def _decode(transcriber, clip: np.ndarray, language: str | None) -> tuple[list[W
     return words, lang
 
 
-def decode_batch(transcriber, batch: list[_Task]) -> list[tuple[list[Word], str | None]]:
+def decode_batch(transcriber, batch: list[_Task],
+                 options: DecodeOptions | None = None) -> list[tuple[list[Word], str | None]]:
     """Decode the tasks' audio as one clip; each task gets the words inside its own stretch (minus
     its left context), in call time."""
     gap = np.zeros(int(PACK_GAP_S * SR), dtype=np.float32)
@@ -243,7 +360,8 @@ def decode_batch(transcriber, batch: list[_Task]) -> list[tuple[list[Word], str 
         parts.append(t.samples)
         spans.append((pos, pos + len(t.samples)))
         pos += len(t.samples)
-    words, lang = _decode(transcriber, np.concatenate(parts) if len(parts) > 1 else parts[0], batch[0].language)
+    words, lang = _decode(transcriber, np.concatenate(parts) if len(parts) > 1 else parts[0], batch[0].language,
+                          options)
     out: list[tuple[list[Word], str | None]] = [([], lang) for _ in batch]
     for w in words:
         mid = (w.start + w.end) / 2 * SR
@@ -257,8 +375,8 @@ def decode_batch(transcriber, batch: list[_Task]) -> list[tuple[list[Word], str 
 
 
 def transcribe_segment(transcriber, samples: np.ndarray, context: int, language: str | None,
-                       offset_s: float) -> tuple[list[Word], str | None]:
+                       offset_s: float, options: DecodeOptions | None = None) -> tuple[list[Word], str | None]:
     """Decode `samples` whose first `context` samples are left context (already transcribed: it
     helps the decoder, its words are dropped). Word times come back in call time (+ offset_s)."""
     task = _Task(FINAL, 0, samples, context, offset_s, language, lambda *_: None)
-    return decode_batch(transcriber, [task])[0]
+    return decode_batch(transcriber, [task], options)[0]

@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import os
 import threading
 import time
 
-from .asr import AsrWorker
+from .asr import AsrWorker, DecodeOptions
 from .storage import LiveStore
 
 log = logging.getLogger("compliance.live.hub")
@@ -18,24 +17,26 @@ log = logging.getLogger("compliance.live.hub")
 WATCH_QUEUE = 1000
 
 
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
 class LiveHub:
     def __init__(self, ctx, *, transcriber=None) -> None:
         self.ctx = ctx
         self.store = LiveStore(ctx)
-        #: most streams at once (COMPLIANCE_LIVE_MAX_STREAMS)
-        self.max_streams = int(_env_float("COMPLIANCE_LIVE_MAX_STREAMS", 4))
+        s = getattr(ctx, "settings", None)
+        if s is None:
+            from ..config import load_settings
+
+            s = load_settings()
+        #: most streams at once (Settings.live_max_streams, COMPLIANCE_LIVE_MAX_STREAMS)
+        self.max_streams = int(s.live_max_streams)
         #: refuse new streams (and warn open ones) past this ASR lag, seconds (COMPLIANCE_LIVE_MAX_LAG_S)
-        self.max_lag_s = _env_float("COMPLIANCE_LIVE_MAX_LAG_S", 4.0)
-        self.vad_options: dict = {}
+        self.max_lag_s = float(s.live_max_lag_s)
+        #: the streaming VAD's cut (Settings.live_min_silence_s, live_cut_after_s, ...)
+        self.vad_options: dict = {"min_silence_s": s.live_min_silence_s, "max_segment_s": s.live_max_segment_s,
+                                  "cut_after_s": s.live_cut_after_s, "cut_silence_s": s.live_cut_silence_s}
         self.publish_utterances = True
-        self.asr = AsrWorker(self._make_transcriber)
+        options = DecodeOptions(window_s=float(s.live_asr_window_s), beam_size=int(s.live_beam_size),
+                                pack_max_s=float(s.live_pack_max_s))
+        self.asr = AsrWorker(self._make_transcriber, options=options)
         if transcriber is not None:
             self.asr.transcriber = transcriber
         self._rules = None
@@ -137,6 +138,8 @@ class LiveHub:
         return {"streams": len(self.streams), "max_streams": self.max_streams, "lag_s": round(self.asr.lag_s(), 3),
                 "max_lag_s": self.max_lag_s, "asr_rtf": round(self.asr.rtf, 3),
                 "asr_busy_s": round(self.asr.busy_s, 1), "asr_decoded_s": round(self.asr.decoded_s, 1),
+                "asr_partial_busy_s": round(self.asr.partial_busy_s, 1),
+                "asr_window_s": self.asr.options.window_s,
                 "asr_max_wait_s": round(self.asr.max_wait_s, 3)}
 
 

@@ -28,7 +28,9 @@ MAX_TEXT_BYTES = 64 * 1024
 EVENT_TYPES = {
     "started": "the stream is open: stream_id, the accepted format, server limits",
     "partial": "an utterance still being spoken: channel, speaker, role, start, end, text (may change)",
-    "utterance": "a final utterance: id, channel, speaker, role, start, end, text",
+    "utterance": "a final utterance: id, channel, speaker, role, start, end, text; asr_wait_s and timing "
+                 "(segment_end, cut_at: call seconds; asr_wait_s, asr_decode_s, batch, window_s: where the "
+                 "time went)",
     "violation": "a rule hit, sent as soon as the utterance holding it is final (call-level ones "
                  "are provisional until the summary)",
     "retracted": "an earlier provisional alert no longer holds (e.g. the disclosure was read after all)",

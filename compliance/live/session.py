@@ -20,10 +20,16 @@ log = logging.getLogger("compliance.live.session")
 
 #: seconds of audio before an utterance decoded with it (its words are dropped)
 LEFT_CONTEXT_S = 1.0
+#: a partial transcript only of an utterance open this long, and (with clause cuts) a second
+#: longer than the VAD's cut_after_s: a shorter one will be final at its next pause anyway
 PARTIAL_MIN_S = 2.0
 #: below this amplitude the left context counts as silence (about -60 dBFS)
 SILENT = 1e-3
 PARTIAL_EVERY_S = 2.0
+#: no partial transcripts while the ASR worker was busy more than this share of the last
+#: PARTIAL_BUSY_OVER_S seconds: partials are a nicety, finals (and their alerts) must not wait
+PARTIAL_MAX_BUSY = 0.5
+PARTIAL_BUSY_OVER_S = 10.0
 WARN_EVERY_S = 5.0
 
 VIOLATION_FIELDS = ("rule_id", "title", "category", "severity", "kind", "start", "end", "speaker", "role",
@@ -33,6 +39,21 @@ VIOLATION_FIELDS = ("rule_id", "title", "category", "severity", "kind", "start",
 def violation_json(v) -> dict:
     d = asdict(v)
     return {k: d[k] for k in VIOLATION_FIELDS}
+
+
+def final_clip(buffer, seg, left_context_s: float = LEFT_CONTEXT_S) -> tuple[np.ndarray, int, float]:
+    """What a final segment is decoded from: (samples, leading samples of left context, call time
+    of samples[0]). Up to `left_context_s` of the audio before it, from its first sound on (a
+    silent context is dropped: no help to the decoder)."""
+    ctx_start = max(buffer.base, seg.start - int(left_context_s * SR))
+    samples = buffer.get(ctx_start, seg.end)
+    context = seg.start - ctx_start
+    lead = np.flatnonzero(np.abs(samples[:context]) > SILENT)
+    if len(lead) == 0 and context:  # the context is silence: no help to the decoder, drop it
+        samples, ctx_start, context = samples[context:], seg.start, 0
+    elif context:  # keep it from the first sound on
+        samples, ctx_start, context = samples[lead[0]:], ctx_start + lead[0], context - lead[0]
+    return samples, context, ctx_start / SR
 
 
 class LiveSession:
@@ -59,6 +80,8 @@ class LiveSession:
         self.alerts: dict[tuple, dict] = {}  # key -> event sent
         self._alert_db: dict[str, int] = {}
         self._partial_at = [0.0] * self.channels
+        cut_after = hub.vad_options.get("cut_after_s") or 0.0
+        self._partial_min_s = max(PARTIAL_MIN_S, cut_after + 1.0 if cut_after > 0 else 0.0)
         self._partial_busy = [False] * self.channels
         self._warned_at = 0.0
         self.closed = False
@@ -127,18 +150,9 @@ class LiveSession:
 
     # ------------------------------------------------------------------ ASR
     def _final(self, seg) -> None:
-        vad = self.vads[seg.channel]
-        ctx_start = max(vad.buffer.base, seg.start - int(LEFT_CONTEXT_S * SR))
-        samples = vad.buffer.get(ctx_start, seg.end)
+        samples, context, offset = final_clip(self.vads[seg.channel].buffer, seg)
         self._seg_n += 1
         seg_id = f"u{self._seg_n}"
-        context = seg.start - ctx_start
-        lead = np.flatnonzero(np.abs(samples[:context]) > SILENT)
-        if len(lead) == 0 and context:  # the context is silence: no help to the decoder, drop it
-            samples, ctx_start, context = samples[context:], seg.start, 0
-        elif context:  # keep it from the first sound on
-            samples, ctx_start, context = samples[lead[0]:], ctx_start + lead[0], context - lead[0]
-        offset = ctx_start / SR
         self.pending += 1
         self._idle.clear()
         post = None
@@ -148,8 +162,10 @@ class LiveSession:
             def post(_words, audio=embed_audio):
                 return self.speakers.assign(audio)
 
-        def done(result, wait):
-            self.loop.call_soon_threadsafe(self._spawn, self._on_final(seg, seg_id, result, wait))
+        cut_at = self.t
+
+        def done(result, timing):
+            self.loop.call_soon_threadsafe(self._spawn, self._on_final(seg, seg_id, result, timing, cut_at))
 
         self.hub.asr.submit(FINAL, samples, context, offset, self.language, done, post=post,
                             stale=lambda: self.closed)
@@ -161,9 +177,10 @@ class LiveSession:
             return
         end = vad.open_end
         now = time.monotonic()
-        if (end - start) / SR < PARTIAL_MIN_S or now - self._partial_at[ch] < PARTIAL_EVERY_S:
+        if (end - start) / SR < self._partial_min_s or now - self._partial_at[ch] < PARTIAL_EVERY_S:
             return
-        if not self.hub.asr.idle():
+        if not self.hub.asr.idle() or self.hub.asr.busy_fraction(PARTIAL_BUSY_OVER_S) > PARTIAL_MAX_BUSY:
+            self._partial_at[ch] = now  # look again in PARTIAL_EVERY_S
             return
         samples = vad.buffer.get(start, end)
         self._partial_busy[ch] = True
@@ -172,7 +189,7 @@ class LiveSession:
         def stale() -> bool:
             return self.closed or vad.open_start != start
 
-        def done(result, _wait):
+        def done(result, _timing):
             self.loop.call_soon_threadsafe(self._spawn, self._on_partial(ch, start, end, result))
 
         self.hub.asr.submit(PARTIAL, samples, 0, start / SR, self.language, done, stale=stale)
@@ -191,7 +208,7 @@ class LiveSession:
                          "start": round(start / SR, 3), "end": round(end / SR, 3),
                          "text": join_words([w.text for w in words])})
 
-    async def _on_final(self, seg, seg_id: str, result, wait: float) -> None:
+    async def _on_final(self, seg, seg_id: str, result, timing: dict, cut_at: float) -> None:
         try:
             if isinstance(result, LookupError):  # dropped: the stream ended without waiting
                 return
@@ -220,7 +237,12 @@ class LiveSession:
             await self.emit({"type": "utterance", "id": seg_id, "channel": ch, "speaker": speaker, "role": role,
                              "start": words[0].start, "end": words[-1].end,
                              "text": join_words([w.text for w in words]),
-                             "asr_wait_s": round(wait, 3)}, publish=self.hub.publish_utterances)
+                             "asr_wait_s": round(timing["wait_s"], 3),
+                             "timing": {"segment_end": round(seg.end_s, 3), "cut_at": round(cut_at, 3),
+                                        "forced": seg.forced, "asr_wait_s": round(timing["wait_s"], 3),
+                                        "asr_decode_s": round(timing["decode_s"], 3), "batch": timing["batch"],
+                                        "window_s": timing["window_s"]}},
+                            publish=self.hub.publish_utterances)
             new, gone = self.detector.update()
             for v in new:
                 await self._alert(v, seg_id)

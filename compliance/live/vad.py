@@ -4,8 +4,10 @@ Silero VAD (the ONNX model faster-whisper ships) scores each 32 ms window (512 s
 with the previous window's last 64 samples as context, exactly as faster-whisper's offline VAD
 does, so the scores equal the offline ones). A hysteresis state machine turns the scores into
 speech segments: speech starts at a score >= `threshold`, ends once the score stays below
-`threshold - 0.15` for `min_silence_s`; a segment longer than `max_segment_s` is cut at its longest
-inner pause. Cost: about 0.5 % of one core per channel."""
+`threshold - 0.15` for `min_silence_s`, or, once the segment is `cut_after_s` long, for the
+shorter `cut_silence_s` (a clause pause: a long turn is cut clause by clause, so what was said is
+final soon after it was said instead of when the speaker stops); a segment longer than
+`max_segment_s` is cut at its longest inner pause. Cost: about 0.5 % of one core per channel."""
 
 from __future__ import annotations
 
@@ -94,11 +96,15 @@ class Segment:
 class StreamingVad:
     def __init__(self, channel: int = 0, *, threshold: float = 0.5, min_silence_s: float = 0.5,
                  min_speech_s: float = 0.2, max_segment_s: float = 12.0, pad_s: float = 0.15,
-                 min_cut_pause_s: float = 0.12, keep_s: float = 3.0) -> None:
+                 min_cut_pause_s: float = 0.12, keep_s: float = 3.0, cut_after_s: float = 0.0,
+                 cut_silence_s: float = 0.25) -> None:
         self.channel = channel
         self.keep_s = keep_s
         self.threshold, self.neg = threshold, threshold - 0.15
         self.min_silence = max(1, round(min_silence_s / WIN_S))
+        #: past this many windows of segment (0: never), `cut_silence` windows of silence end it
+        self.cut_after = round(cut_after_s / WIN_S) if cut_after_s > 0 else 0
+        self.cut_silence = min(self.min_silence, max(1, round(cut_silence_s / WIN_S)))
         self.min_speech = max(1, round(min_speech_s / WIN_S))
         self.max_segment = round(max_segment_s / WIN_S)
         self.min_cut_pause = max(1, round(min_cut_pause_s / WIN_S))
@@ -174,7 +180,9 @@ class StreamingVad:
         elif p < self.neg:
             if self._sil_start is None:
                 self._sil_start = k
-            if k - self._last_speech >= self.min_silence:
+            silent = k - self._last_speech
+            if silent >= self.min_silence or (self.cut_after and silent >= self.cut_silence and
+                                              self._last_speech + 1 - self._seg_start >= self.cut_after):
                 return self._close(self._last_speech + 1)
         else:
             self._last_speech = k  # between the thresholds: still speech
