@@ -66,7 +66,7 @@ def pct(values, q):
 
 
 class Server:
-    def __init__(self, post_call: bool) -> None:
+    def __init__(self, post_call: bool, overrides: dict | None = None) -> None:
         import socket
 
         import uvicorn
@@ -80,7 +80,8 @@ class Server:
 
         self.tmp = tempfile.TemporaryDirectory(prefix="bench-stream-")
         tmp = Path(self.tmp.name)
-        settings = load_settings(data_dir=tmp / "data", db_url=f"sqlite:///{tmp / 'bench.db'}")
+        settings = load_settings(data_dir=tmp / "data", db_url=f"sqlite:///{tmp / 'bench.db'}", **(overrides or {}))
+        self.settings = settings
         engine = store.make_engine(settings.db_url)
         with Session(engine) as session:
             user = create_user(session, "bench", "qa")
@@ -139,6 +140,39 @@ def overlaps(a: dict, b: dict, tol: float = TOL_S) -> bool:
     return a["start"] <= b["end"] + tol and a["end"] >= b["start"] - tol
 
 
+def likeness(alert: dict, v: dict) -> float:
+    """How well an alert fits a planted violation: the share of the planted text's characters in
+    the alert's matched text, plus how much their times overlap (so that of two alerts of one
+    category near each other, each planted violation gets its own, not the earlier one)."""
+    if v["category"] == "missing_disclosure":
+        return 0.0
+    text = set(v["text"])
+    shared = len(text & set(alert.get("matched_text") or "")) / max(1, len(text))
+    overlap = min(alert["end"], v["end"]) - max(alert["start"], v["start"])
+    return shared + max(0.0, overlap) / max(0.1, v["end"] - v["start"])
+
+
+def breakdown(run: dict, alert: dict | None, v: dict, delay: float | None) -> dict | None:
+    """Where an utterance-level alert's delay went (seconds): talking on after the offending clause
+    until the segment holding it ended (talk_on), the VAD's wait for silence (cut), waiting for the
+    ASR worker (wait), decoding (decode; the whole packed decode it was part of), and the rest
+    (rules, events, the server reading the audio late)."""
+    if alert is None or delay is None or v["category"] == "missing_disclosure":
+        return None
+    utt = next((e for e in run["events"] if e["type"] == "utterance" and e.get("id") == alert.get("utterance_id")),
+               None)
+    timing = (utt or {}).get("timing")
+    if not timing:
+        return None
+    parts = {"talk_on": max(0.0, timing["segment_end"] - v["end"]),
+             "cut": max(0.0, timing["cut_at"] - timing["segment_end"]),
+             "wait": timing["asr_wait_s"], "decode": timing["asr_decode_s"]}
+    parts["rest"] = delay - sum(parts.values())
+    parts = {k: round(x, 3) for k, x in parts.items()}
+    parts.update(batch=timing["batch"], window_s=timing["window_s"], forced=timing["forced"])
+    return parts
+
+
 def score(run: dict, truth: dict) -> dict:
     alerts = [e for e in run["events"] if e["type"] == "violation"]
     retracted = {e["alert_id"] for e in run["events"] if e["type"] == "retracted"}
@@ -146,7 +180,7 @@ def score(run: dict, truth: dict) -> dict:
     for v in truth["violations"]:
         cands = [a for a in alerts if a["category"] == v["category"] and
                  (v["category"] == "missing_disclosure" or overlaps(a, v))]
-        first = min(cands, key=lambda a: a["received_at"]) if cands else None
+        first = min(cands, key=lambda a: (-likeness(a, v), a["received_at"])) if cands else None
         delay = None
         if first is not None:
             delay = round(first["received_at"] - sent_time(run["sent_at"], v["end"]), 3)
@@ -154,7 +188,8 @@ def score(run: dict, truth: dict) -> dict:
                  (v["category"] == "missing_disclosure" or overlaps(x, v))]
         rows.append({"call": run["id"], "category": v["category"], "start": v["start"], "end": v["end"],
                      "text": v["text"], "alerted": first is not None, "delay_s": delay,
-                     "in_summary": bool(final), "rule_id": first["rule_id"] if first else None})
+                     "in_summary": bool(final), "rule_id": first["rule_id"] if first else None,
+                     "breakdown": breakdown(run, first, v, delay)})
     live = [a for a in alerts if a["alert_id"] not in retracted]
     false = [a for a in live if not any(a["category"] == v["category"] and
                                         (a["kind"] == "absence" or overlaps(a, v)) for v in truth["violations"])]
@@ -165,11 +200,19 @@ def score(run: dict, truth: dict) -> dict:
             "trap_hits": len(traps), "asr_wait_p95": pct(waits, 0.95), "behind_warnings": len(warnings)}
 
 
+def asr_counters(server: Server) -> dict:
+    asr = server.hub.asr
+    return {"cpu": cpu_s(), "busy": asr.busy_s, "partial_busy": getattr(asr, "partial_busy_s", 0.0),
+            "decodes": asr.decodes, "partials": getattr(asr, "partials", 0)}
+
+
 def phase_latency(server: Server, calls: list[str]) -> dict:
     rows, false, traps, per_call = [], [], 0, []
+    before, audio_s = asr_counters(server), 0.0
     for cid in calls:
         data, channels, truth = load_call(cid)
         run = stream_one(server, cid, data, channels)
+        audio_s += len(data) / (2 * channels) / 16000
         s = score(run, truth)
         rows += s["rows"]
         false += s["false_alerts"]
@@ -178,9 +221,19 @@ def phase_latency(server: Server, calls: list[str]) -> dict:
                          "false_alerts": len(s["false_alerts"]), "asr_wait_p95": s["asr_wait_p95"],
                          "behind_warnings": s["behind_warnings"]})
         print(f"  {cid}: {per_call[-1]}", flush=True)
+    after = asr_counters(server)
     delays = [r["delay_s"] for r in rows if r["delay_s"] is not None]
     utt_delays = [r["delay_s"] for r in rows if r["delay_s"] is not None and r["category"] != "missing_disclosure"]
-    return {"planted": len(rows), "alerted": sum(r["alerted"] for r in rows),
+    parts = [r["breakdown"] for r in rows if r.get("breakdown")]
+    split = {k: {"median": pct([p[k] for p in parts], 0.5), "p95": pct([p[k] for p in parts], 0.95)}
+             for k in ("talk_on", "cut", "wait", "decode", "rest")} if parts else None
+    return {"cpu_s_per_call_s": round((after["cpu"] - before["cpu"]) / audio_s, 3),
+            "asr_final_s_per_call_s": round((after["busy"] - before["busy"]) / audio_s, 3),
+            "asr_partial_s_per_call_s": round((after["partial_busy"] - before["partial_busy"]) / audio_s, 3),
+            "final_decodes": after["decodes"] - before["decodes"],
+            "partial_decodes": after["partials"] - before["partials"], "call_s": round(audio_s, 1),
+            "delay_breakdown": split, "load_avg_end": os.getloadavg()[0],
+            "planted": len(rows), "alerted": sum(r["alerted"] for r in rows),
             "recall": round(sum(r["alerted"] for r in rows) / max(1, len(rows)), 3),
             "recall_summary": round(sum(r["in_summary"] for r in rows) / max(1, len(rows)), 3),
             "delay_median_s": pct(delays, 0.5), "delay_p95_s": pct(delays, 0.95), "delay_max_s": pct(delays, 1.0),
@@ -304,6 +357,102 @@ def phase_memory(server: Server, minutes: float, speed: float) -> dict:
             "utterances": counts["utterance"], "alerts": counts["violation"], "behind_warnings": counts["warning"]}
 
 
+def parse_config(text: str) -> dict:
+    """'window=10:beam=1:silence=0.3:maxseg=8' -> {'window': 10.0, ...}."""
+    out = {}
+    for item in filter(None, text.split(":")):
+        k, v = item.split("=", 1)
+        out[k] = float(v)
+    return out
+
+
+def phase_cer(transcriber, calls: list[str], configs: list[str]) -> dict:
+    """The live path's decoding, offline and one utterance at a time: each channel cut by the
+    streaming VAD as a live stream is, each final segment decoded (with its left context) the way
+    the live worker decodes it, with each configuration (window = smallest encoder window, beam,
+    silence = VAD min_silence_s, maxseg = VAD max_segment_s, cutafter / cutsilence = VAD cut_after_s /
+    cut_silence_s, ctx = seconds of left context). Reports CER per configuration (all
+    words of a channel against the speaker's ground-truth turns, normalised as bench/asr.py does),
+    decoding CPU seconds per second of call, and the recall the live rule engine gets from those
+    words (alerted at some point; same matching as the latency phase)."""
+    import jiwer
+
+    from asr import norm_zh
+    from compliance.ingest import load_audio
+    from compliance.live.asr import FINAL, DecodeOptions, _Task, decode_batch
+    from compliance.live.detector import LiveDetector
+    from compliance.live.session import LEFT_CONTEXT_S, final_clip
+    from compliance.live.vad import StreamingVad
+    from compliance.detect import load_packs
+    from compliance.transcribe import join_words
+
+    packs = load_packs()
+    results = {}
+    for text in configs:
+        cfg = parse_config(text)
+        options = DecodeOptions(window_s=cfg.get("window", 30.0), beam_size=int(cfg.get("beam", 0)))
+        vad_kw = {}
+        if "silence" in cfg:
+            vad_kw["min_silence_s"] = cfg["silence"]
+        if "maxseg" in cfg:
+            vad_kw["max_segment_s"] = cfg["maxseg"]
+        if "cutafter" in cfg:
+            vad_kw["cut_after_s"] = cfg["cutafter"]
+        if "cutsilence" in cfg:
+            vad_kw["cut_silence_s"] = cfg["cutsilence"]
+        errors, cpu, call_s, n_segs, seg_s, rows = [], 0.0, 0.0, 0, 0.0, []
+        for cid in calls:
+            truth = json.loads((CALLS / f"{cid}.json").read_text(encoding="utf-8"))
+            audio = load_audio(CALLS / f"{cid}.stereo.flac")
+            call_s += audio.samples.shape[1] / 16000
+            finals = []  # (end time, channel, words)
+            for ch, role in truth["channels"].items():
+                ch = int(ch)
+                vad = StreamingVad(ch, keep_s=max(3.0, cfg.get("ctx", 0.0) + 1.0), **vad_kw)
+                x = audio.samples[ch]
+                words_ch = []
+
+                def decode(seg):
+                    nonlocal cpu, n_segs, seg_s
+                    samples, context, offset = final_clip(vad.buffer, seg, cfg.get("ctx", LEFT_CONTEXT_S))
+                    c0 = time.process_time()
+                    words, _lang = decode_batch(transcriber, [_Task(FINAL, 0, samples, context, offset, "zh",
+                                                                    None)], options)[0]
+                    cpu += time.process_time() - c0
+                    n_segs += 1
+                    seg_s += (seg.end - seg.start) / 16000
+                    finals.append((seg.end_s, ch, role, words))
+                    words_ch.extend(words)
+
+                for i in range(0, len(x), 1600):
+                    for seg in vad.feed(x[i:i + 1600]):
+                        decode(seg)
+                for seg in vad.flush():
+                    decode(seg)
+
+                ref = norm_zh("".join(t["text"] for t in truth["turns"] if t["speaker"] == role))
+                hyp = norm_zh(join_words([w.text for w in words_ch]))
+                errors.append((jiwer.cer(ref, hyp or "∅"), len(ref)))
+            live = LiveDetector(packs, "zh")
+            alerted = []
+            for i, (_end, ch, role, words) in enumerate(sorted(finals, key=lambda f: f[0])):
+                live.add(f"CH{ch}", ch, role, words, f"u{i}")
+                new, _gone = live.update()
+                alerted += [{"category": v.category, "start": v.start, "end": v.end, "kind": v.kind} for v in new]
+            for v in truth["violations"]:
+                hit = any(a["category"] == v["category"] and
+                          (v["category"] == "missing_disclosure" or overlaps(a, v)) for a in alerted)
+                rows.append(hit)
+        n = sum(w for _, w in errors)
+        res = {"cer": round(sum(e * w for e, w in errors) / n, 4), "cpu_s_per_call_s": round(cpu / call_s, 3),
+               "cpu_s_per_speech_s": round(cpu / max(seg_s, 1e-9), 3), "segments": n_segs,
+               "mean_segment_s": round(seg_s / max(1, n_segs), 2), "recall": f"{sum(rows)}/{len(rows)}",
+               "load_avg": round(os.getloadavg()[0], 2)}
+        results[text] = res
+        print(f"  {text:40} {res}", flush=True)
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--phases", default="latency,capacity,memory")
@@ -313,6 +462,10 @@ def main() -> None:
     ap.add_argument("--memory-speed", type=float, default=0.0,
                     help="x real time for the memory run (0: as fast as transcription keeps up)")
     ap.add_argument("--post-call", action="store_true", help="also run the post-call analysis workers")
+    ap.add_argument("--cer-configs", default="window=30:beam=5,window=10:beam=1",
+                    help="for --phases cer: live decoding configurations to compare (see phase_cer)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a Settings override for the server, e.g. live_asr_window_s=30 (repeatable)")
     ap.add_argument("--json", type=Path, help="write the full results here")
     args = ap.parse_args()
     phases = set(args.phases.split(","))
@@ -320,9 +473,26 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    server = Server(args.post_call)
+    if phases == {"cer"}:  # offline: no server
+        from compliance.pipeline import Analyzer
+        from compliance.config import load_settings
+
+        sys.path.insert(0, str(ROOT / "bench"))
+        transcriber = Analyzer(load_settings()).transcriber
+        print(f"live decoding, offline (cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}):", flush=True)
+        out = {"cores": os.cpu_count(), "load_avg_start": os.getloadavg(),
+               "cer": phase_cer(transcriber, calls, args.cer_configs.split(","))}
+        out["load_avg_end"] = os.getloadavg()
+        if args.json:
+            args.json.write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
+        return
+    from compliance.config import _coerce
+
+    overrides = {k: _coerce(k, v) for k, v in (item.split("=", 1) for item in args.set)}
+    server = Server(args.post_call, overrides)
     results = {"cores": os.cpu_count(), "load_avg_start": os.getloadavg(), "model_load_s": server.model_load_s,
-               "asr_model": getattr(server.hub.asr.transcriber, "name", "")}
+               "asr_model": getattr(server.hub.asr.transcriber, "name", ""),
+               "live_settings": {k: v for k, v in vars(server.settings).items() if k.startswith("live_")}}
     try:
         if "latency" in phases:
             print("latency and recall (one call at a time, 1x):", flush=True)
@@ -344,7 +514,14 @@ def main() -> None:
     lat = results.get("latency")
     print("\n== summary ==")
     print(f"cores {results['cores']}, load average {results['load_avg_start'][0]:.1f} -> {results['load_avg_end'][0]:.1f}")
+    if results["live_settings"]:
+        print("live settings:", results["live_settings"])
     if lat:
+        print(f"CPU {lat['cpu_s_per_call_s']} s per call second (ASR finals {lat['asr_final_s_per_call_s']} s, "
+              f"partials {lat['asr_partial_s_per_call_s']} s wall per call second; {lat['final_decodes']} final "
+              f"and {lat['partial_decodes']} partial decodes); delay breakdown (median/p95 s): "
+              + (", ".join(f"{k} {v['median']}/{v['p95']}" for k, v in lat["delay_breakdown"].items())
+                 if lat["delay_breakdown"] else "n/a"))
         print(f"alert delay median {lat['delay_median_s']} s, p95 {lat['delay_p95_s']} s (utterance-level: median "
               f"{lat['utterance_delay_median_s']} s, p95 {lat['utterance_delay_p95_s']} s); recall "
               f"{lat['alerted']}/{lat['planted']} = {lat['recall']} (summary {lat['recall_summary']}); "
