@@ -113,6 +113,7 @@ class Compiled:
     context: bool = False
     context_none: bool = False
     call_scope: bool = False  # context read from earlier agent turns too
+    regulation: str | None = None  # "document article", for the findings (to_violation)
     elements: dict = field(default_factory=dict)  # name -> (Element, [lit ids], [compiled regex])
     el_pos: dict = field(default_factory=dict)  # name -> {lit id: first index in the element's list}
     el_id: dict = field(default_factory=dict)  # name -> an id unique in the engine
@@ -230,24 +231,29 @@ class Engine:
     def _fast_automaton(self, role: str, by_key: dict[str, list[int]], latin: bool = False):
         """The role's gate automaton (`by_key`: its trigger-group literals) with what each hit
         means. Each value: (length, ((lid, literal, Han count, latin edge, exact syllables, Chinese
-        characters only, acts), ...), the literals when all take exact hits only); acts: per rule of the role that the literal can select, (TRIG, pinyin allowed,
-        None), (KEY, None, (memo key, regex, unless, unless_sentence, gate factors)) or (NEAR_B,
-        None, None).
+        characters only, acts), ...), the literals when all take exact hits only); acts: what a
+        hit of the literal selects among the role's rules (acts_of).
         Same literals, so the same hits in the same order as the role automaton."""
         def acts_of(lid):
-            acts = []
+            """(a hit selects a rule whatever it is, a hit selects a rule when exact, the keyed
+            regexes: memo key -> (memo key, regex, unless, unless_sentence, gate factors))"""
+            always = if_exact = False
+            keys = {}
             for r, kind, sub in self._lit_entries[lid]:
                 cr = self.rules[r]
                 if role not in cr.roles:
                     continue
                 if kind == TRIG:
-                    acts.append((TRIG, cr.rule.pinyin, None))
+                    if cr.rule.pinyin:
+                        always = True
+                    else:
+                        if_exact = True
                 elif kind == KEY:
                     rx, unless, _, unless_s = cr.regexes[sub]
-                    acts.append((KEY, None, (cr.rx_keys[sub], rx, unless, unless_s, cr.rx_need[sub])))
+                    keys[cr.rx_keys[sub]] = (cr.rx_keys[sub], rx, unless, unless_s, cr.rx_need[sub])
                 elif kind == NEAR_B:
-                    acts.append((NEAR_B, None, None))
-            return tuple(acts)
+                    always = True
+            return (always, if_exact, keys or None)
 
         if not by_key:
             return None
@@ -469,15 +475,14 @@ class Engine:
                     h.append(_tnew(Hit, (start, end + 1, lit, exact)))
                 if trig:
                     continue
-                for kind, pin, rxi in acts:
-                    if kind == KEY:
-                        if keyed is None:
-                            keyed = {rxi[0]: rxi}
-                        else:
-                            keyed[rxi[0]] = rxi
-                    elif kind != TRIG or exact or pin:
-                        trig = True
-                        break
+                always, if_exact, keys = acts
+                if always or (if_exact and exact):
+                    trig = True
+                elif keys is not None:
+                    if keyed is None:
+                        keyed = dict(keys)
+                    else:
+                        keyed.update(keys)
         if trig:
             an.live = True
         elif keyed is not None:
@@ -1074,14 +1079,14 @@ def _regex_spans(norm: str, rx, unless, unless_s) -> list[tuple[int, int]]:
     return out
 
 
-_WORDCH = re.compile(r"[a-z0-9]")
+_WORDCH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")  # [a-z0-9]
 
 
 def _word_bounded(norm: str, s: int, e: int) -> bool:
     """Latin literals must match whole words ('no risk' not inside 'piano risk')."""
-    if s > 0 and _WORDCH.match(norm[s]) and _WORDCH.match(norm[s - 1]):
+    if s > 0 and norm[s] in _WORDCH and norm[s - 1] in _WORDCH:
         return False
-    if e < len(norm) and _WORDCH.match(norm[e - 1]) and _WORDCH.match(norm[e]):
+    if e < len(norm) and norm[e - 1] in _WORDCH and norm[e] in _WORDCH:
         return False
     return True
 
@@ -1108,7 +1113,7 @@ def to_violation(cr: Compiled, utt: Utterance, norm: str, m: Match | None, reaso
                  kind: str | None = None) -> Violation:
     rule = cr.rule
     if kind is None:
-        kind = "signal" if cr.pack.info.kind == "signal" else "utterance"
+        kind = "signal" if cr.signal else "utterance"
     if m is not None and norm:
         start, end = _span_time(utt, norm, m.start, m.end)
         # Evidence in the speaker's own characters (Traditional, full-width, the ASR's homophone)
@@ -1122,13 +1127,16 @@ def to_violation(cr: Compiled, utt: Utterance, norm: str, m: Match | None, reaso
         start, end = utt.start, utt.end
         matched = utt.text
         context = utt.text
-    reg = rule.regulation
+    regulation = cr.regulation
+    if regulation is None:
+        reg = rule.regulation
+        regulation = cr.regulation = f"{reg.document} {reg.article}".strip()
     return Violation(
         rule_id=rule.id, title=rule.title, category=rule.category, severity=rule.severity,
         start=round(start, 3), end=round(end, 3), speaker=utt.speaker, role=utt.role or "unknown",
         matched_text=matched, context=context, reason=reason, kind=kind,
         utterance_index=utt.index, pack=cr.pack.id,
-        regulation=f"{reg.document} {reg.article}".strip(), suggestion=rule.suggestion)
+        regulation=regulation, suggestion=rule.suggestion)
 
 
 def _span_time(utt: Utterance, norm: str, s: int, e: int) -> tuple[float, float]:
