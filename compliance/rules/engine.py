@@ -23,8 +23,8 @@ from ..types import Utterance, Violation
 from . import cues
 from .loader import Pack
 from .schema import Element, Rule
-from .text import (GATE_FALLBACK, clause_bounds, exact_table, frequent_layer_chars, gate_layer, token_index, gate_norm, gate_table, has_han, is_word, normalize, pinyin_layer,
-                   pinyin_str, register_words, straddles_word)
+from .text import (clause_bounds, exact_table, gate_layer, gate_norm, gate_table, has_han, is_word, normalize,
+                   pinyin_layer, pinyin_str, register_words, straddles_word, token_index)
 
 AGENT_ROLES = frozenset({"agent", "unknown", "supervisor"})
 CUSTOMER_ROLES = frozenset({"customer", "unknown"})
@@ -192,8 +192,9 @@ class Engine:
             self._role_autos[role] = self._automaton(sub)
             self._role_rest[role] = self._automaton(rest)
             self._fast_autos[role] = self._fast_automaton(role, sub)
-            # All-ASCII text can only hit ASCII keys: their own automaton, ordered for Latin text.
-            self._fast_ascii[role] = self._fast_automaton(role, {k: v for k, v in sub.items() if k.isascii()}, True)
+            # All-ASCII text can only hit ASCII keys: their own, smaller automaton (pyahocorasick
+            # looks a character up among a node's transitions one by one).
+            self._fast_ascii[role] = self._fast_automaton(role, {k: v for k, v in sub.items() if k.isascii()})
         self._no_trig = [()] * len(self._lit_trig)
         # Per role and literal: its (rule idx, TRIG|KEY|NEAR_B, sub) entries for the rules of the
         # role, rules in the order candidates() selects them; per literal: rule -> (role, sub).
@@ -228,7 +229,7 @@ class Engine:
         self._gate = gate_table()
         register_words(self._lit_text)
 
-    def _fast_automaton(self, role: str, by_key: dict[str, list[int]], latin: bool = False):
+    def _fast_automaton(self, role: str, by_key: dict[str, list[int]]):
         """The role's gate automaton (`by_key`: its trigger-group literals) with what each hit
         means. Each value: (length, ((lid, literal, Han count, latin edge, exact syllables, Chinese
         characters only, acts), ...), the literals when all take exact hits only); acts: what a
@@ -257,7 +258,7 @@ class Engine:
 
         if not by_key:
             return None
-        auto = _seeded_automaton((2, (), None), latin)
+        auto = ahocorasick.Automaton()
         for key, lids in by_key.items():
             lits = [self._lit_text[lid] for lid in lids]
             # Literals of one Chinese character take exact hits only: the texts that can hit them.
@@ -276,7 +277,7 @@ class Engine:
         key matches, since the layer leaves non-Han characters as they are."""
         if not by_key:
             return None
-        auto = _seeded_automaton()
+        auto = ahocorasick.Automaton()
         for key, lids in by_key.items():
             auto.add_word(key, (len(key), tuple(
                 (lid, self._lit_text[lid], self._lit_han[lid], key[0] < "\u0080" or key[-1] < "\u0080",
@@ -994,26 +995,6 @@ def _gate_factors(pattern: str) -> tuple[tuple[tuple[str, ...], bool], ...]:
     fs = [f for f in regex_factors(pattern) if len(f) <= 16 and all(usable(x) for x in f)]
     fs.sort(key=lambda f: (len(f), -min(len(x) for x in f)))
     return tuple((tuple(sorted(f, key=lambda x: (len(x), x))), all(_all_han(x) for x in f)) for f in fs[:3])
-
-
-_SEEDS: dict[bool, list[str]] = {}
-
-
-def _seeded_automaton(seed_value=(2, ()), latin: bool = False):
-    """An empty automaton whose root already has a transition for each frequent layer character,
-    most frequent first. pyahocorasick searches a node's transitions in the order they were added,
-    and a character that starts no key is looked up at the root: without the seeds every such
-    character (的, 了, 您, most of a sentence) scans all the root's transitions (hundreds). A seed
-    is the character followed by GATE_FALLBACK, which no scanned layer holds (the gate sends text
-    with it to normalize()); its value (`seed_value`) has no literals, so even then it adds no
-    hit."""
-    seeds = _SEEDS.get(latin)
-    if seeds is None:
-        seeds = _SEEDS[latin] = frequent_layer_chars(latin)
-    auto = ahocorasick.Automaton()
-    for c in seeds:
-        auto.add_word(c + GATE_FALLBACK, seed_value)
-    return auto
 
 
 class CallContext:

@@ -265,41 +265,6 @@ def gate_table() -> list | None:
     return tab
 
 
-# The 400 most frequent Chinese characters, most frequent first (summed word frequencies of jieba's
-# dictionary). Only an ordering hint for the automata (Engine: their transitions are searched in
-# insertion order); nothing is matched against it.
-COMMON_HAN = (
-    "一是人了不在有大中国和为这上他个地年来我会以到时要出的生学说道民家子也成行下们于后就发自之对得主长可过天作分方用多你着部能市等业全里工公经本都而高政法面门动日进"
-    "区事代那去心小同北定开产前其军还然起种所如现理机体表力好外与文当两实重新三么只山水关明从化平建又制南内西没此将员名手最东头者月间无安看见各城十相但已些正口通想度"
-    "加第她合院物性战由位常点海意场武使次二向治因立数样身情入原问把路被并利石老教万知级量任江及应省资委务元美特期世湖回系比气汉总展电科金先声提品设或义王社很统处四首"
-    "共马形己儿司太目基领队直计别女权话少流命至报米给打变果书清活几州华解议更称程今决张导术府才保交放管结师便走达族反再题色五京河接条规式县白它改风光运信受什组听布百"
-    "济党指论强做取技黄神选记斯真却职号界件花类何眼兵传带空干农边据集联古广完质阳难增历史专官每住商即步认车台林必死游举线言皇土团收考求德叫近备研争非具李众连调感转笑"
-)
-
-
-def frequent_layer_chars(latin: bool = False) -> list[str]:
-    """Characters of pinyin layers, roughly most frequent first: for Chinese text (default) the
-    clause punctuation, the syllable classes of the most common characters, digits, the rest of
-    those syllables, then Latin letters; with `latin`, for all-ASCII text, letters by English
-    frequency, the space, punctuation and digits."""
-    layer = _layer_table()
-    han = []
-    for c in COMMON_HAN:
-        x = chr(layer[ord(c)])
-        if x not in han:
-            han.append(x)
-    letters = list(" etaoinshrdlcumwfgypbvkjxqz")
-    if latin:
-        order = letters + list(",.'?!0123456789%-:;\"")
-    else:
-        order = [","] + han[:60] + list(".?!0123456789%") + han[60:] + letters + list(":;\"'")
-    out: list[str] = []
-    for c in order:
-        if c not in out:
-            out.append(c)
-    return out
-
-
 def exact_pinyin(text: str) -> tuple:
     """Exact toneless syllables (no fuzzy merging) for verifying short homophone matches."""
     text.translate(_TABLE)  # fills the table
