@@ -114,6 +114,7 @@ class Compiled:
     context_none: bool = False
     call_scope: bool = False  # context read from earlier agent turns too
     regulation: str | None = None  # "document article", for the findings (to_violation)
+    cond_lids: frozenset = frozenset()  # literals of its none / all / context / context_none lists
     elements: dict = field(default_factory=dict)  # name -> (Element, [lit ids], [compiled regex])
     el_pos: dict = field(default_factory=dict)  # name -> {lit id: first index in the element's list}
     el_id: dict = field(default_factory=dict)  # name -> an id unique in the engine
@@ -370,18 +371,21 @@ class Engine:
                                               len(self._rx_ids))
                       for rx, u, _, us in cr.regexes]
         cr.rx_need = [_gate_factors(rx.pattern) for rx, _, _, _ in cr.regexes]
+        cond = set()
         for gi, group in enumerate(m.all):
             for p in group:
-                self._lit(p, ridx, ALL, gi)
+                cond.add(self._lit(p, ridx, ALL, gi))
         cr.n_all = len(m.all)
         for p in m.none:
-            self._lit(p, ridx, NONE)
+            cond.add(self._lit(p, ridx, NONE))
         for p in m.except_:
             self._lit(p, ridx, EXCEPT)
         for p in m.context:
-            self._lit(p, ridx, CTX)
+            cond.add(self._lit(p, ridx, CTX))
         for p in m.context_none:
-            self._lit(p, ridx, CTXN)
+            cond.add(self._lit(p, ridx, CTXN))
+        cond.discard(-1)
+        cr.cond_lids = frozenset(cond)
 
     @property
     def unfiltered(self) -> list[Compiled]:
@@ -628,19 +632,38 @@ class Engine:
         if not view:
             return out
         rules = self.rules
+        if not an.scanned & 2:
+            self._scan(an, 1)
+            hits = an.hits
         for ridx, v in view.items():
             cr = rules[ridx]
             if role not in cr.roles:
                 continue
-            found = None
-            if v is not None:
-                found = self._found(cr, an, v[0], v[1])
-                if not found and not (v[2] and cr.has_near):
+            if v is not None and cr.cond_lids.isdisjoint(hits):
+                # none of the rule's none/all/context literals in the utterance: _conditions on
+                # empty lists, without building them
+                if cr.n_all:
                     continue
-            if not an.scanned & 2:
-                self._scan(an, 1)
-                hits = an.hits
-            res = self._eval(cr, an, self._rule_hits(hits, ridx), call_ctx, found)
+                if cr.context and not (cr.call_scope and call_ctx is not None and cr.idx in call_ctx):
+                    continue
+                if cr.context_none and cr.call_scope and call_ctx is not None and -cr.idx - 1 in call_ctx:
+                    continue
+                d = None
+            else:
+                d = self._rule_hits(hits, ridx)
+                if not self._conditions(cr, d, call_ctx):
+                    continue
+            if v is None:
+                found = self._found(cr, an, [h for _, h in d.get(TRIG, ())], {sub for sub, _ in d.get(KEY, ())})
+            else:
+                found = self._found(cr, an, v[0], v[1])
+            if not found and not (cr.has_near and v is not None and v[2]):
+                continue
+            if d is None:
+                d = self._rule_hits(hits, ridx)
+            if not found and not (NEAR_A in d and NEAR_B in d):
+                continue
+            res = self._first(cr, an, d, found)
             if res is not None:
                 out.append((cr, res[0], res[1]))
         return out
@@ -699,27 +722,39 @@ class Engine:
     def _eval(self, cr: Compiled, an: Analyzed, d: dict, call_ctx, found: list | None = None) -> tuple[Match, str] | None:
         """The rule's first match that no condition or suppressor rules out, with the reason.
         `found`: its phrase and regex matches when already listed (_found)."""
+        if not self._conditions(cr, d, call_ctx):
+            return None
+        return self._first(cr, an, d, found)
+
+    def _conditions(self, cr: Compiled, d: dict, call_ctx) -> bool:
+        """The rule's `none`, `all`, `context` and `context_none` conditions hold (`d`: its hits,
+        role -> [(sub, Hit)]; `call_ctx`: the call-scope context so far)."""
         pin = cr.pin  # homophone hits count (else exact hits only)
         lst = d.get(NONE)
         if lst is not None:
             for _, h in lst:
                 if pin or h.exact:
-                    return None
+                    return False
         if cr.n_all:
             got = {sub for sub, h in d.get(ALL, ()) if pin or h.exact}
             if len(got) < cr.n_all:
-                return None
+                return False
         if cr.context:
             have = any(pin or h.exact for _, h in d.get(CTX, ()))
             if not have and cr.call_scope and call_ctx is not None:
                 have = cr.idx in call_ctx
             if not have:
-                return None
+                return False
         if cr.context_none:
             if any(pin or h.exact for _, h in d.get(CTXN, ())):
-                return None
+                return False
             if cr.call_scope and call_ctx is not None and -cr.idx - 1 in call_ctx:
-                return None
+                return False
+        return True
+
+    def _first(self, cr: Compiled, an: Analyzed, d: dict, found: list | None) -> tuple[Match, str] | None:
+        """The first of the rule's matches (phrases, regexes, proximity pairs) that no exception
+        or suppressor (negation, question, mention, hearsay) rules out."""
         norm = an.norm
         if found is None:
             found = self._found(cr, an, [h for _, h in d.get(TRIG, ())], {sub for sub, _ in d.get(KEY, ())})
