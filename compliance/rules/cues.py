@@ -86,7 +86,8 @@ def negation(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
     cs, ce = cb or clause_bounds(text, start, end)
     if zh:
         window = text[max(cs, start - NEG_WINDOW_ZH):start]
-        if window:
+        # masking only blanks characters out, so a window without a negation word needs none
+        if window and _NEG_ZH.search(window):
             window = _mask(window, _PSEUDO_ZH)
             m = _NEG_ZH.search(window)
             if m:
