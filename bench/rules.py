@@ -5,7 +5,10 @@ against a naive per-rule regex loop, on the same input, in one run, on one core.
 
 Input, reported separately: real call turns (the ground-truth turns of ../shared/audio/calls/dev0*.json,
 mostly non-violating) and the development set (rules/corpus/real_dev.tsv), each repeated to --n
-utterances. Every utterance is normalised and matched afresh (no result caching).
+utterances. Every utterance is normalised and matched afresh (no result caching; the engine's
+memos live on one utterance's analysis, and its clause-break cache holds the last few texts only,
+so the repeated benchmark texts are not served from it). The engine is the rules alone
+(load_packs(similarity=False)); detect() with the similarity layer is reported on a line of its own.
 
 The naive loop does the matching job the same way a rule-by-rule engine would: the same
 normalisation (normalize() and the pinyin layer, so that it finds the same homophones), then for
