@@ -250,3 +250,20 @@ def test_busy_fraction_counts_recent_decodes():
     now = time.monotonic()
     worker._recent.extend([(now - 30.0, now - 25.0), (now - 8.0, now - 5.0), (now - 4.0, now - 2.0)])
     assert abs(worker.busy_fraction(10.0) - 0.5) < 0.05
+
+
+def test_decode_cost_model_and_lag():
+    """The worker's decode-time estimate is fitted to what decodes took (a fixed part per decode
+    plus a part per second of audio), and the lag counts the finals waiting by it."""
+    from compliance.live.asr import FINAL, AsrWorker, DecodeOptions
+
+    worker = AsrWorker(lambda: None, options=DecodeOptions(window_s=10.0))
+    for audio_s in (3.0, 6.0, 9.0, 12.0, 4.0):
+        worker._learn(audio_s, 0.7 + 0.1 * audio_s)
+    assert abs(worker.fixed_s - 0.7) < 1e-6 and abs(worker.per_s - 0.1) < 1e-6
+    assert abs(worker.estimate_s(5.0) - 1.2) < 1e-6
+    assert worker.lag_s() == 0.0
+    for _ in range(3):  # 3 x 4 s finals: two packs (4 + 0.3 + 4 <= 9.5, then 4)
+        worker.submit(FINAL, np.zeros(4 * 16000, dtype=np.float32), 0, 0.0, "zh", lambda *_: None)
+    lag = worker.lag_s()
+    assert 2 * 0.7 + 12.6 * 0.1 <= lag < 2 * 0.7 + 12.6 * 0.1 + 0.5

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import math
 import logging
 import threading
 import time
@@ -107,6 +108,10 @@ class AsrWorker:
         self.pack = pack
         self.options = options or DecodeOptions()
         self.rtf = 0.25  # decoding seconds per audio second (updated as it runs)
+        #: decode time = fixed_s + per_s * audio seconds, fitted to the recent decodes (a short clip
+        #: costs far more per second than a long one: the window and the decoder's start)
+        self.fixed_s, self.per_s = 0.0, self.rtf
+        self._costs: collections.deque = collections.deque(maxlen=64)  # (audio_s, took)
         self._busy_until = 0.0
         self._busy_start = 0.0
         self._recent: collections.deque = collections.deque()  # (start, end) monotonic of recent decodes
@@ -186,8 +191,31 @@ class AsrWorker:
             if not finals:
                 return max(0.0, self._busy_until - now)
             oldest = min(t.submitted for t in finals)
-            ahead = sum(t.audio_s for t in finals) * self.rtf / (2.0 if self.pack and len(finals) > 1 else 1.0)
+            audio = sum(t.audio_s for t in finals) + PACK_GAP_S * (len(finals) - 1)
+            decodes = len(finals) if not self.pack else max(1, math.ceil(audio / self.options.pack_limit_s))
+            ahead = decodes * self.fixed_s + audio * self.per_s
             return now - oldest + ahead + max(0.0, self._busy_until - now)
+
+    def estimate_s(self, audio_s: float) -> float:
+        """Expected decoding time of a clip of `audio_s` seconds."""
+        return self.fixed_s + self.per_s * audio_s
+
+    def _learn(self, audio_s: float, took: float) -> None:
+        self._costs.append((audio_s, took))
+        self.rtf = 0.8 * self.rtf + 0.2 * (took / audio_s)
+        if len(self._costs) < 4:
+            self.fixed_s, self.per_s = 0.0, self.rtf
+            return
+        x = np.array([c[0] for c in self._costs])
+        y = np.array([c[1] for c in self._costs])
+        if np.ptp(x) < 1.0:  # all about as long: no slope to fit
+            self.fixed_s, self.per_s = 0.0, float(y.sum() / x.sum())
+            return
+        per_s, fixed_s = np.polyfit(x, y, 1)
+        if per_s < 0 or fixed_s < 0:  # noise: a line through the origin instead
+            self.fixed_s, self.per_s = 0.0, float(y.sum() / x.sum())
+        else:
+            self.fixed_s, self.per_s = float(fixed_s), float(per_s)
 
     def _take(self) -> list[_Task]:
         """The next decode: the oldest final and the finals queued behind it that fit in one pack
@@ -233,7 +261,7 @@ class AsrWorker:
                     continue
                 audio_s = sum(t.audio_s for t in batch) + PACK_GAP_S * (len(batch) - 1)
                 self._busy_start = time.monotonic()
-                self._busy_until = self._busy_start + audio_s * self.rtf
+                self._busy_until = self._busy_start + self.estimate_s(audio_s)
             t0 = time.monotonic()
             try:
                 results = decode_batch(self.transcriber, batch, self.options)
@@ -255,7 +283,7 @@ class AsrWorker:
                 self.partials += 1
                 self.partial_busy_s += took
             if audio_s > 0.5 and not isinstance(results[0][0], Exception):
-                self.rtf = 0.8 * self.rtf + 0.2 * (took / audio_s)
+                self._learn(audio_s, took)
             window = window_for(audio_s, self.options.window_s)
             for task, (words, lang) in zip(batch, results):
                 wait = t0 - task.submitted

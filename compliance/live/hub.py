@@ -137,6 +137,7 @@ class LiveHub:
     def stats(self) -> dict:
         return {"streams": len(self.streams), "max_streams": self.max_streams, "lag_s": round(self.asr.lag_s(), 3),
                 "max_lag_s": self.max_lag_s, "asr_rtf": round(self.asr.rtf, 3),
+                "asr_cost_s": [round(self.asr.fixed_s, 3), round(self.asr.per_s, 3)],
                 "asr_busy_s": round(self.asr.busy_s, 1), "asr_decoded_s": round(self.asr.decoded_s, 1),
                 "asr_partial_busy_s": round(self.asr.partial_busy_s, 1),
                 "asr_window_s": self.asr.options.window_s,
