@@ -20,9 +20,9 @@ as the rule gate itself."""
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +62,6 @@ _CLAUSE_END = set("，。！？；：,.!?;:、\n")
 
 
 def _negation_re():
-    import re
-
     from .cues import NEG_EN, NEG_ZH, PSEUDO_NEG_EN, PSEUDO_NEG_ZH
 
     pseudo = sorted(PSEUDO_NEG_ZH + PSEUDO_NEG_EN, key=len, reverse=True)
@@ -117,18 +115,11 @@ def _ngrams(s: str) -> Counter:
 
 
 def read_corpus(paths) -> list[Sample]:
-    out = []
-    for path in paths:
-        with open(path, encoding="utf-8", newline="") as fh:
-            for r in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE):
-                text = (r.get("text") or "").strip()
-                label = (r.get("label") or "").strip().lower()
-                if not text or label not in ("violation", "compliant"):
-                    continue
-                out.append(Sample(text, (r.get("role") or "unknown").strip(), (r.get("language") or "").strip(),
-                                  label == "violation", (r.get("category") or "").strip(),
-                                  f"{Path(path).name}:{r.get('id', '')}"))
-    return out
+    """The labelled TSVs, read (and validated) as `compliance rules eval` reads them."""
+    from .evaluate import read_tsv
+
+    return [Sample(r.text.strip(), r.role, r.language, r.label == "violation", r.category, f"{Path(path).name}:{r.id}")
+            for path in paths for r in read_tsv(path) if r.text.strip()]
 
 
 def samples_from_packs(packs) -> list[Sample]:
@@ -146,6 +137,10 @@ def samples_from_packs(packs) -> list[Sample]:
                         out.append(Sample(text, role, rule.language, label == "violation", rule.category,
                                           f"{pack.id}:{rule.id}"))
     return out
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
 class SimilarityModel:
@@ -210,20 +205,18 @@ class SimilarityModel:
                 num += t * w[1]
                 t *= w[0]
                 sq += t * t
-        z = self._b + (num / math.sqrt(sq) if sq else 0.0)
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+        return _sigmoid(self._b + (num / math.sqrt(sq) if sq else 0.0))
 
-    def score(self, text: str, role: str, *, evidence: bool = True) -> Score:
+    def score(self, text: str, role: str) -> Score:
         idx, val = self._vector(features_text(text, role))
-        z = self._b + float(self._coef[idx] @ val)
-        p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+        p = _sigmoid(self._b + float(self._coef[idx] @ val))
         category, nearest, sim = "", None, 0.0
         if self._cat_coef is not None:
             logits = self._cat_b + val @ self._cat_coef[idx]
             category = self.categories[int(logits.argmax())]
         elif self.categories:
             category = self.categories[0]
-        if evidence and category and idx.size:
+        if category and idx.size:
             sims = val @ self._bad_x[idx].toarray()
             for k in sims.argsort()[::-1]:
                 if self._bad_samples[k].category == category:
@@ -252,11 +245,13 @@ MIN_HAN = 6
 MIN_WORDS = 4
 
 
-def _too_short(text: str) -> bool:
-    import re
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_WORD = re.compile(r"[A-Za-z0-9]+")
 
-    han = len(re.findall(r"[\u4e00-\u9fff]", text))
-    return han < MIN_HAN and len(re.findall(r"[A-Za-z0-9]+", text)) < (MIN_WORDS if not han else MIN_HAN)
+
+def _too_short(text: str) -> bool:
+    han = len(_HAN.findall(text))
+    return han < MIN_HAN and len(_WORD.findall(text)) < (MIN_WORDS if not han else MIN_HAN)
 
 
 _SEVERITIES = ("low", "medium", "high", "critical")
