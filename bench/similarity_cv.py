@@ -1,0 +1,227 @@
+"""Leave-one-source-batch-out evaluation of the similarity layer (compliance/rules/similarity.py).
+
+    python bench/similarity_cv.py [--folds real_batch_f,real_batch_g,...] [--no-group] [--json]
+
+For every real batch of rules/corpus (default: every `real_batch_*.tsv`), a layer is trained on
+everything except that batch -- the other corpus files and every rule's examples, minus any training
+text that is also a row of the held-out batch (some rule examples were written from a batch's
+misses) -- and `compliance rules eval`'s evaluate() scores rules + layer on the batch, beside the
+rules alone. The table gives P/R/F1 per held-out batch and the mean over batches: choose changes by
+the mean, never by one batch. The rules were tuned on the dev set and batch F (not G and later), so
+the rules-alone figure on F is optimistic; what the layer adds is measured the same way on each.
+
+Also (skip with --no-group): the layer ALONE (no rules) in a grouped 5-fold cross-validation over
+every real row (dev set + batches), grouped by source article so that one article's quotes never
+sit on both sides -- a steadier measure of the layer's own generalisation (many more rows than one
+batch), reported as AUC and P/R at the threshold.
+
+And the synthetic calls (../shared/audio/calls): with the shipped layer (all of the corpus),
+dev05-08 (not in the corpus) must keep every planted violation found and every must-not-flag line
+quiet; dev01-04 are checked the same way with a layer trained without calls_dev01-04.tsv. Extra
+findings (neither planted nor must-not-flag) are counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from compliance.config import load_settings  # noqa: E402
+from compliance.detect import detect  # noqa: E402
+from compliance.rules.engine import Engine  # noqa: E402
+from compliance.rules.evaluate import Scores, evaluate, read_tsv  # noqa: E402
+from compliance.rules.loader import RULES_DIR, load_pack_files  # noqa: E402
+from compliance.rules.similarity import (SimilarityLayer, SimilarityModel, corpus_files, read_corpus,  # noqa: E402
+                                         training_set)
+from compliance.types import Utterance  # noqa: E402
+
+CORPUS = RULES_DIR / "corpus"
+CALLS = ROOT.parent / "shared" / "audio" / "calls"
+
+
+def layer_without(packs, files, held_texts: set[str], settings) -> SimilarityLayer:
+    """A layer over `files`, trained without any sample whose text is in `held_texts`."""
+    layer = SimilarityLayer(packs, files, threshold=settings.similarity_threshold,
+                            veto_below=settings.similarity_veto)
+    samples = [s for s in training_set(packs, files)
+               if (s.language or "zh") in layer.languages and s.text not in held_texts]
+    layer._model = SimilarityModel(samples)
+    return layer
+
+
+def engine_with(packs, layer) -> Engine:
+    eng = Engine(packs)
+    eng.similarity = layer
+    return eng
+
+
+def _prf(o: dict) -> str:
+    return f"P {o['precision']:.3f} R {o['recall']:.3f} F1 {o['f1']:.3f}"
+
+
+def batch_folds(packs, names: list[str], settings, verbose: bool) -> dict:
+    files = corpus_files(RULES_DIR)
+    rules_only = Engine(packs)
+    out = {}
+    for name in names:
+        held = CORPUS / f"{name}.tsv"
+        rows = read_tsv(held)
+        texts = {r.text.strip() for r in rows}
+        t0 = time.perf_counter()
+        layer = layer_without(packs, [f for f in files if f != held], texts, settings)
+        layer.model  # noqa: B018 (train now, for the timing)
+        train_s = time.perf_counter() - t0
+        alone = evaluate(read_tsv(held), rules_only)
+        both = evaluate(read_tsv(held), engine_with(packs, layer))
+        assert both["in_training"] == 0, (name, both["in_training"])
+        out[name] = {"rows": len(rows), "rules": alone["overall"], "layer": both["overall"],
+                     "train_s": round(train_s, 2), "misses": both["misses"], "false_alarms": both["false_alarms"]}
+        if verbose:
+            print(f"--- {name}: misses with the layer")
+            for m in both["misses"]:
+                print(f"  FN {m['id']} {m['role']:8} {m['category']:26} {m['text'][:90]}")
+            for m in both["false_alarms"]:
+                print(f"  FP {m['id']} {m['role']:8} {m['category']:26} {','.join(m['rules'])[:40]:40} "
+                      f"{m['text'][:70]}")
+    return out
+
+
+_GROUP = re.compile(r"^\s*([^\s(]+)")
+
+
+def _group(source: str) -> str:
+    """The source article a row came from: the `source` column's leading address."""
+    m = _GROUP.match(source.split(":", 1)[1] if ":" in source else source)
+    return m.group(1) if m else source
+
+
+def grouped_cv(packs, settings, k: int = 5) -> dict:
+    """The layer alone, grouped k-fold over every real row (groups: source articles)."""
+    import csv
+
+    real = sorted(CORPUS.glob("real_*.tsv"))
+    rows = []
+    for path in real:
+        with path.open(encoding="utf-8", newline="") as fh:
+            for r in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE):
+                rows.append((path, r["id"], _group(r.get("source") or r["id"])))
+    groups = sorted({g for _, _, g in rows})
+    fold_of = {g: i % k for i, g in enumerate(sorted(groups, key=lambda g: hash_str(g)))}
+    samples = read_corpus(real)
+    others = [f for f in corpus_files(RULES_DIR) if f not in real]
+    base = training_set(packs, others)
+    langs = {p.info.language for p in packs}
+    key = {(str(p.name), i): fold_of[g] for p, i, g in rows}
+    probs, gold = [], []
+    sc = Scores()
+    thr = settings.similarity_threshold
+    for f in range(k):
+        test = [s for s in samples if key[tuple(s.source.split(":", 1))] == f]
+        held = {s.text for s in test}
+        train = [s for s in base + [s for s in samples if key[tuple(s.source.split(":", 1))] != f]
+                 if s.text not in held and (s.language or "zh") in langs]
+        model = SimilarityModel(train)
+        for s in test:
+            p = model.probability(s.text, s.role)
+            probs.append(p)
+            gold.append(s.violation)
+            sc.add(s.violation, p >= thr)
+    from sklearn.metrics import roc_auc_score
+
+    return {"rows": len(gold), "groups": len(groups), "auc": round(float(roc_auc_score(gold, probs)), 4),
+            "at_threshold": sc.as_dict()}
+
+
+def hash_str(s: str) -> int:
+    """A stable hash (Python's str hash is salted per process)."""
+    import zlib
+
+    return zlib.crc32(s.encode("utf-8"))
+
+
+def calls_check(packs, settings) -> dict:
+    if not CALLS.is_dir():
+        return {"skipped": f"{CALLS} not present"}
+    files = corpus_files(RULES_DIR)
+    calls_file = CORPUS / "calls_dev01-04.tsv"
+    full = engine_with(packs, layer_without(packs, files, set(), settings))
+    blind = engine_with(packs, layer_without(packs, [f for f in files if f != calls_file], set(), settings))
+    out = {}
+    for path in sorted(CALLS.glob("dev0*.json")):
+        d = json.loads(path.read_text(encoding="utf-8"))
+        eng = full if path.stem >= "dev05" else blind
+        utts = [Utterance(speaker=t["speaker"], start=t["start"], end=t["end"], text=t["text"], role=t["speaker"],
+                          index=i, language="zh") for i, t in enumerate(d["turns"])]
+        every = detect(utts, eng)
+        vs = [v for v in every if v.kind != "absence"]
+        flagged = {v.utterance_index for v in vs}
+        planted = {v["turn_index"] for v in d["violations"] if v.get("turn_index") is not None}
+        quiet = {m["turn_index"] for m in d["must_not_flag"]}
+        out[path.stem] = {"layer": "all corpus" if path.stem >= "dev05" else "without calls_dev01-04",
+                          "missed": sorted(planted - {v.utterance_index for v in every}),
+                          "must_not_flagged": sorted(flagged & quiet),
+                          "extra": sorted((flagged - planted) - quiet),
+                          "sim_findings": sorted(v.utterance_index for v in vs if v.rule_id.startswith("SIM."))}
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--folds", help="comma-separated corpus batch names (default: every real_batch_*)")
+    ap.add_argument("--no-group", action="store_true", help="skip the grouped CV of the layer alone")
+    ap.add_argument("--no-calls", action="store_true", help="skip the synthetic calls check")
+    ap.add_argument("-v", "--verbose", action="store_true", help="list each fold's misses and false alarms")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    settings = load_settings()
+    packs = load_pack_files(None)
+    names = a.folds.split(",") if a.folds else [p.stem for p in sorted(CORPUS.glob("real_batch_*.tsv"))]
+    res = {"threshold": settings.similarity_threshold, "veto_below": settings.similarity_veto,
+           "folds": batch_folds(packs, names, settings, a.verbose and not a.json)}
+    mean = {}
+    for what in ("rules", "layer"):
+        mean[what] = {m: round(sum(f[what][m] for f in res["folds"].values()) / len(names), 4)
+                      for m in ("precision", "recall", "f1")}
+    res["mean"] = mean
+    if not a.no_group:
+        res["grouped_cv_layer_alone"] = grouped_cv(packs, settings)
+    if not a.no_calls:
+        res["calls"] = calls_check(packs, settings)
+    if a.json:
+        for f in res["folds"].values():
+            f["misses"] = [m["id"] for m in f["misses"]]
+            f["false_alarms"] = [m["id"] for m in f["false_alarms"]]
+        print(json.dumps(res, indent=1, ensure_ascii=False))
+        return 0
+    print(f"threshold {res['threshold']}, veto below {res['veto_below']}")
+    print(f"{'held-out batch':16} {'rows':>4}  {'rules alone':30}  {'rules + layer (trained without it)':30}")
+    for name, f in res["folds"].items():
+        print(f"{name:16} {f['rows']:4}  {_prf(f['rules']):30}  {_prf(f['layer']):30}  "
+              f"(fp {f['layer']['fp']}, fn {f['layer']['fn']}; train {f['train_s']} s)")
+    print(f"{'mean':16} {'':4}  {_prf(mean['rules']):30}  {_prf(mean['layer']):30}")
+    if "grouped_cv_layer_alone" in res:
+        g = res["grouped_cv_layer_alone"]
+        print(f"layer alone, grouped 5-fold over {g['rows']} real rows ({g['groups']} sources): AUC {g['auc']:.4f}, "
+              f"at threshold {_prf(g['at_threshold'])}")
+    if "calls" in res:
+        bad = 0
+        for stem, c in res.get("calls", {}).items():
+            if stem == "skipped":
+                print("calls:", c)
+                continue
+            bad += bool(c["missed"] or c["must_not_flagged"])
+            print(f"{stem} ({c['layer']}): missed {c['missed']} must-not-flag flagged {c['must_not_flagged']} "
+                  f"extra {c['extra']} SIM findings {c['sim_findings']}")
+        print("calls:", "OK" if not bad else f"{bad} call(s) FAIL")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
