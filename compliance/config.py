@@ -84,6 +84,12 @@ class Settings:
     live_cut_silence_s: float = 0.25
     #: live VAD: longest utterance; a longer one is cut at its longest pause
     live_max_segment_s: float = 12.0
+    #: up to this many packs of waiting finals (from any streams) are decoded as one batch: one
+    #: encoder call and one batched beam search instead of one decode each (1: one at a time)
+    live_batch_max: int = 4
+    #: at startup, load the live path's models (ASR, rule packs, the similarity layer) and run one
+    #: decode and one utterance through them in the background, so the first call does not pay it
+    live_warmup: bool = True
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()

@@ -327,3 +327,45 @@ def test_short_encoder_window_decodes_a_real_clause_and_leaves_the_shared_model_
         texts.append("".join(ch for ch in text if ch.isalnum()))
     assert jiwer.cer(texts[1], texts[0]) < 0.15, texts
     assert (fe.n_samples, fe.nb_max_frames) == before == (30 * 16000, 3000)
+
+
+def test_batched_decoding_gives_what_one_decode_per_pack_gives(shared, whisper):
+    """Several streams' waiting clauses decoded as one batch (one encoder call, one batched beam
+    search, one alignment) come out with exactly the words and word times that decoding each pack
+    alone gives; a faint-noise clip in the batch (what whisper may only hallucinate on) does not
+    disturb the others."""
+    from compliance.ingest import load_audio
+    import numpy as np
+
+    from compliance.live.asr import FINAL, DecodeOptions, _Task, decode_batch, decode_packs
+
+    truth = json.loads((shared / "audio" / "calls" / f"{CALL}.json").read_text(encoding="utf-8"))
+    audio = load_audio(shared / "audio" / "calls" / f"{CALL}.stereo.flac")
+    clauses = [(0 if t["speaker"] == "agent" else 1, c["start"], c["end"]) for t in truth["turns"]
+               for c in t["segments"]][:7]
+    tasks = [_Task(FINAL, i, audio.samples[ch][int((s - 0.2) * 16000):int((e + 0.2) * 16000)].copy(), 0, s - 0.2,
+                   "zh", None) for i, (ch, s, e) in enumerate(clauses)]
+    noise = np.random.default_rng(1).standard_normal(32000).astype(np.float32) * 1e-3
+    tasks.append(_Task(FINAL, 99, noise, 0, 500.0, "zh", None))
+    packs = [tasks[0:2], tasks[2:3], tasks[3:5], [tasks[7]], tasks[5:7]]
+    options = DecodeOptions(window_s=10.0, beam_size=2, batch_max=8)
+    alone = [decode_batch(whisper, p, options) for p in packs]
+    together = decode_packs(whisper, packs, options)
+    assert len(together) == len(packs)
+    key = lambda res: [[(w.text, w.start, w.end) for w in words] for words, _lang in res]  # noqa: E731
+    assert [key(r) for r in together] == [key(r) for r in alone]
+    assert sum(len(words) for r in together[:3] for words, _ in r) > 10
+
+
+def test_app_start_warms_the_live_path(tmp_path, whisper):
+    """Starting the service warms the live path in the background: the rule packs with their
+    similarity layer trained and the ASR model decoded with, before any call arrives."""
+    app, _tokens, _engine = _app(tmp_path, whisper, workers=False)
+    hub = app.state.live
+    with LiveServer(app):
+        assert hub._warmer is not None
+        hub._warmer.join(120)
+        assert hub.rules_ready.is_set() and not hub.rules_building()
+        sim = getattr(hub.rules, "similarity", None)
+        assert sim is None or sim._model is not None
+        assert {"rules_s", "first_utterance_s", "asr_s"} <= set(hub.warm)

@@ -267,3 +267,188 @@ def test_decode_cost_model_and_lag():
         worker.submit(FINAL, np.zeros(4 * 16000, dtype=np.float32), 0, 0.0, "zh", lambda *_: None)
     lag = worker.lag_s()
     assert 2 * 0.7 + 12.6 * 0.1 <= lag < 2 * 0.7 + 12.6 * 0.1 + 0.5
+
+
+def test_worker_batches_packs_of_the_same_window_and_language():
+    """With batch_max, the finals waiting behind the first pack come along as further packs (each
+    within the pack limit), up to batch_max of them; a pack needing another encoder window, another
+    language, or a partial ends the batch and stays queued in its place."""
+    from compliance.live.asr import FINAL, PARTIAL, AsrWorker, DecodeOptions
+
+    worker = AsrWorker(lambda: None, options=DecodeOptions(window_s=10.0, batch_max=2))
+
+    def task(priority, seconds, language="zh"):
+        worker.submit(priority, np.zeros(int(seconds * 16000), dtype=np.float32), 0, 0.0, language,
+                      lambda *_: None)
+
+    task(FINAL, 4.0)  # 0
+    task(FINAL, 4.0)  # 1  packed with 0
+    task(FINAL, 6.0)  # 2  a second pack of the first batch
+    task(FINAL, 5.0)  # 3  a third pack: over batch_max, next batch
+    task(FINAL, 12.0)  # 4  a 15 s window: its own batch
+    task(FINAL, 3.0, "en")  # 5  another language
+    task(PARTIAL, 3.0)  # 6
+    with worker._cond:
+        batches = []
+        while True:
+            b = worker._take_batch()
+            if not b:
+                break
+            batches.append([[t.seq for t in p] for p in b])
+    assert batches == [[[0, 1], [2]], [[3]], [[4]], [[5]], [[6]]]
+    with worker._cond:
+        assert not worker._tasks
+    # the lag counts batches, not packs: 4 finals of 4 s are two packs, one batch
+    w2 = AsrWorker(lambda: None, options=DecodeOptions(window_s=10.0, batch_max=2))
+    w2.fixed_s, w2.per_s = 1.0, 0.1
+    for _ in range(4):
+        w2.submit(FINAL, np.zeros(4 * 16000, dtype=np.float32), 0, 0.0, "zh", lambda *_: None)
+    assert 1.0 + 16.9 * 0.1 <= w2.lag_s() < 2.0 + 16.9 * 0.1
+
+
+def test_worker_hands_each_task_its_packs_result():
+    """A batch of packs through the worker's loop: every task is answered once, with its own words,
+    the batch's size in its timing; a transcriber without faster-whisper's internals decodes pack by
+    pack."""
+    import threading
+
+    from compliance.live.asr import FINAL, AsrWorker, DecodeOptions
+    from compliance.transcribe import Segment, Transcript
+    from compliance.types import Word
+
+    class Fake:
+        calls = 0
+
+        def transcribe(self, samples, language=None):
+            Fake.calls += 1
+            words = [Word(f"n{int(samples.max())}", 0.0, 0.5)]
+            return Transcript(language or "zh", 1.0, [Segment(0, len(samples) / 16000, "", words)])
+
+    worker = AsrWorker(Fake, options=DecodeOptions(window_s=10.0, batch_max=4))
+    answers, done = {}, threading.Event()
+
+    def on(name):
+        def cb(result, timing):
+            answers[name] = (result, timing)
+            if len(answers) == 3:
+                done.set()
+        return cb
+
+    for i, seconds in enumerate((6.0, 6.0, 6.0)):  # three packs of one
+        worker.submit(FINAL, np.full(int(seconds * 16000), i + 1, dtype=np.float32), 0, float(i), "zh", on(i))
+    worker.start()
+    try:
+        assert done.wait(30)
+    finally:
+        worker.stop()
+    assert sorted(answers) == [0, 1, 2] and Fake.calls == 3
+    for i in range(3):
+        (words, lang), timing = answers[i]
+        assert [w.text for w in words] == [f"n{i + 1}"] and words[0].start == float(i) and lang == "zh"
+        assert timing["packs"] == 3 and timing["batch"] == 1
+    assert worker.batches == 1 and worker.batched == 3 and worker.decodes == 1
+
+
+def _hub(tmp_path, monkeypatch, *, warmup=True, build_s=0.3):
+    """A LiveHub on a temporary data directory with a fake transcriber and a fake rule engine whose
+    build and similarity training are slow and counted."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    import compliance.detect
+    from compliance.config import load_settings
+    from compliance.live.hub import LiveHub
+    from compliance.transcribe import Segment, Transcript
+
+    counts = {"packs": 0, "train": 0, "decode": 0, "load": 0, "analyze": 0}
+    lock = threading.Lock()
+
+    class Similarity:
+        def __init__(self):
+            self._model = None
+
+        @property
+        def model(self):
+            with lock:
+                if self._model is None:
+                    time.sleep(build_s)
+                    counts["train"] += 1
+                    self._model = object()
+            return self._model
+
+    class Engine:
+        call_rules = []
+
+        def __init__(self):
+            self.similarity = Similarity()
+
+        def analyze(self, utterance):
+            counts["analyze"] += 1
+            return SimpleNamespace(utt=utterance)
+
+    def load_packs(*_a, **_k):
+        time.sleep(build_s)
+        counts["packs"] += 1
+        return Engine()
+
+    class Fake:
+        def transcribe(self, samples, language=None):
+            counts["decode"] += 1
+            return Transcript(language or "zh", 1.0, [Segment(0, len(samples) / 16000, "", [])])
+
+    def factory():
+        time.sleep(build_s)
+        counts["load"] += 1
+        return Fake()
+
+    monkeypatch.setattr(compliance.detect, "load_packs", load_packs)
+    monkeypatch.setattr("compliance.detect.violations_from", lambda *_a, **_k: [])
+    settings = load_settings(data_dir=tmp_path / "data", db_url=f"sqlite:///{tmp_path / 'x.db'}",
+                             live_warmup=warmup)
+    hub = LiveHub(SimpleNamespace(settings=settings, engine=None))
+    hub.asr._factory = factory
+    monkeypatch.setattr(hub.store, "recover", lambda: [])
+    monkeypatch.setattr(hub, "_link_loop", lambda: None)
+    return hub, counts
+
+
+def test_startup_warms_the_live_models_in_the_background(tmp_path, monkeypatch):
+    """startup() returns at once; in the background the rule packs are built, their similarity
+    layer trained, the ASR model loaded and decoded with, each once: a stream arriving meanwhile
+    (here: two threads asking for the rules and the model while they are being built) waits for
+    that build instead of starting another one, and the first utterance finds them ready."""
+    import threading
+    import time
+
+    hub, counts = _hub(tmp_path, monkeypatch)
+    t0 = time.monotonic()
+    hub.startup()
+    try:
+        assert time.monotonic() - t0 < 0.25  # not blocked by the 0.3 s builds
+        got = []
+        threads = [threading.Thread(target=lambda: got.append((hub.rules, hub.asr.transcriber))) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert hub.rules_ready.wait(10)
+        hub._warmer.join(10)
+        assert not hub._warmer.is_alive() and not hub.rules_building()
+        assert counts["packs"] == 1 and counts["train"] == 1 and counts["load"] == 1 and counts["analyze"] == 1
+        assert got[0][0] is got[1][0] is hub.rules and got[0][1] is got[1][1] is hub.asr.transcriber
+        assert hub.rules.similarity._model is not None  # trained before any utterance
+        assert counts["decode"] >= 1 and set(hub.warm) >= {"rules_s", "asr_s"}
+        assert hub.stats()["warm_up"] == hub.warm
+    finally:
+        hub.shutdown()
+
+
+def test_no_warm_up_when_switched_off(tmp_path, monkeypatch):
+    hub, counts = _hub(tmp_path, monkeypatch, warmup=False)
+    hub.startup()
+    try:
+        assert hub.rules_ready.is_set() and hub._warmer is None and not hub.rules_building()
+        assert counts == {"packs": 0, "train": 0, "decode": 0, "load": 0, "analyze": 0}  # built on first use instead
+    finally:
+        hub.shutdown()

@@ -56,6 +56,8 @@ class DecodeOptions:
     beam_size: int = 0
     #: longest pack of waiting finals, seconds (0: the window less half a second)
     pack_max_s: float = 0.0
+    #: packs decoded together as one batch (Settings.live_batch_max; 1: one decode per pack)
+    batch_max: int = 1
 
     @property
     def pack_limit_s(self) -> float:
@@ -123,16 +125,39 @@ class AsrWorker:
         self.decodes = 0
         self.partials = 0
         self.packed = 0
+        self.batches = 0  # decodes of more than one pack at once
+        self.batched = 0  # packs decoded in them
+        self.redone = 0  # packs of a batch decoded again alone (unfinished or low-confidence output)
+        self._load_lock = threading.Lock()
 
     @property
     def transcriber(self):
+        """The model, loaded on first use (or by `warm_up`) once: a second caller waits for the
+        load under way instead of loading another copy."""
         if self._transcriber is None:
-            self._transcriber = self._factory()
+            with self._load_lock:
+                if self._transcriber is None:
+                    self._transcriber = self._factory()
         return self._transcriber
 
     @transcriber.setter
     def transcriber(self, value) -> None:
         self._transcriber = value
+
+    def warm_up(self, stop: threading.Event | None = None) -> None:
+        """Load the model and run a short decode through each path the worker uses (one clip, and
+        a batch of two when batching is on): the first decode of a freshly loaded model pays for
+        allocations and lazy set-up that a stream should not see. Called from a background thread
+        at startup; decodes directly (the model takes concurrent calls), not through the queue."""
+        transcriber = self.transcriber
+        if stop is not None and stop.is_set():
+            return
+        rng = np.random.default_rng(0)
+        clip = (rng.standard_normal(SR) * 1e-3).astype(np.float32)  # 1 s of faint noise
+        tasks = [_Task(FINAL, 0, clip, 0, 0.0, "zh", lambda *_: None)]
+        decode_packs(transcriber, [tasks], self.options)
+        if self.options.batch_max > 1 and not (stop is not None and stop.is_set()):
+            decode_packs(transcriber, [tasks, tasks], self.options)
 
     def start(self) -> None:
         if self._threads:
@@ -193,6 +218,7 @@ class AsrWorker:
             oldest = min(t.submitted for t in finals)
             audio = sum(t.audio_s for t in finals) + PACK_GAP_S * (len(finals) - 1)
             decodes = len(finals) if not self.pack else max(1, math.ceil(audio / self.options.pack_limit_s))
+            decodes = math.ceil(decodes / max(1, self.options.batch_max))  # packs decoded together
             ahead = decodes * self.fixed_s + audio * self.per_s
             return now - oldest + ahead + max(0.0, self._busy_until - now)
 
@@ -240,6 +266,32 @@ class AsrWorker:
                 break
         return batch
 
+    def _take_batch(self) -> list[list[_Task]]:
+        """The next decode as packs: the first pack as `_take` gives it and, when it holds finals,
+        up to `options.batch_max - 1` more packs of the finals queued behind it (same language,
+        same encoder window: one batch is one tensor), decoded together. Packs are filled first:
+        a short encoder window holds several utterances for the price of one, while a batch costs
+        the encoder each pack's window again and saves on the decoder's steps."""
+        import heapq
+
+        first = self._take()
+        packs = [first] if first else []
+        if not first or first[0].priority != FINAL or not self.pack:
+            return packs
+        window = window_for(_pack_s(first), self.options.window_s)
+        while len(packs) < max(1, self.options.batch_max):
+            if not self._tasks or self._tasks[0].priority != FINAL or self._tasks[0].language != first[0].language:
+                break
+            nxt = self._take()
+            if not nxt:
+                break
+            if window_for(_pack_s(nxt), self.options.window_s) != window:  # back in the queue, in its place
+                for t in nxt:
+                    heapq.heappush(self._tasks, t)
+                break
+            packs.append(nxt)
+        return packs
+
     @staticmethod
     def _drop(task: _Task) -> None:
         """A task nobody waits for any more (its stream was dropped, or the partial is out of
@@ -256,18 +308,20 @@ class AsrWorker:
                     self._cond.wait()
                 if self._stop:
                     return
-                batch = self._take()
-                if not batch:
+                packs = self._take_batch()
+                if not packs:
                     continue
-                audio_s = sum(t.audio_s for t in batch) + PACK_GAP_S * (len(batch) - 1)
+                audio_s = sum(_pack_s(p) for p in packs)
                 self._busy_start = time.monotonic()
                 self._busy_until = self._busy_start + self.estimate_s(audio_s)
             t0 = time.monotonic()
+            redone = 0
             try:
-                results = decode_batch(self.transcriber, batch, self.options)
+                results = decode_packs(self.transcriber, packs, self.options)
+                redone = getattr(results, "redone", 0)
             except Exception as exc:  # a decoding failure must not kill the worker
                 log.exception("live ASR failed")
-                results = [(exc, None)] * len(batch)
+                results = [[(exc, None)] * len(p) for p in packs]
             t1 = time.monotonic()
             took = t1 - t0
             with self._cond:
@@ -275,36 +329,47 @@ class AsrWorker:
                 self._recent.append((t0, t1))
                 while self._recent and self._recent[0][1] < t1 - 60.0:
                     self._recent.popleft()
-            final = batch[0].priority == FINAL
+            final = packs[0][0].priority == FINAL
             if final:
                 self.decodes += 1
                 self.busy_s += took
+                if len(packs) > 1:
+                    self.batches += 1
+                    self.batched += len(packs)
+                    self.redone += redone
             else:
                 self.partials += 1
                 self.partial_busy_s += took
-            if audio_s > 0.5 and not isinstance(results[0][0], Exception):
+            if audio_s > 0.5 and not isinstance(results[0][0][0], Exception):
                 self._learn(audio_s, took)
-            window = window_for(audio_s, self.options.window_s)
-            for task, (words, lang) in zip(batch, results):
-                wait = t0 - task.submitted
-                timing = {"wait_s": wait, "decode_s": took, "batch": len(batch), "window_s": window}
-                result = words if isinstance(words, Exception) else (words, lang)
-                if final:
-                    self.decoded_s += task.audio_s
-                    self.last_wait_s = wait
-                    self.max_wait_s = max(self.max_wait_s, wait)
-                    if len(batch) > 1:
-                        self.packed += 1
-                if task.post is not None and not isinstance(result, Exception):
+            window = window_for(max(_pack_s(p) for p in packs), self.options.window_s)
+            for batch, batch_results in zip(packs, results):
+                for task, (words, lang) in zip(batch, batch_results):
+                    wait = t0 - task.submitted
+                    timing = {"wait_s": wait, "decode_s": took, "batch": len(batch), "packs": len(packs),
+                              "window_s": window}
+                    result = words if isinstance(words, Exception) else (words, lang)
+                    if final:
+                        self.decoded_s += task.audio_s
+                        self.last_wait_s = wait
+                        self.max_wait_s = max(self.max_wait_s, wait)
+                        if len(batch) > 1:
+                            self.packed += 1
+                    if task.post is not None and not isinstance(result, Exception):
+                        try:
+                            result = (words, lang, task.post(words))
+                        except Exception as exc:
+                            log.exception("live ASR post-processing failed")
+                            result = exc
                     try:
-                        result = (words, lang, task.post(words))
-                    except Exception as exc:
-                        log.exception("live ASR post-processing failed")
-                        result = exc
-                try:
-                    task.done(result, timing)
-                except Exception:
-                    log.exception("live ASR callback failed")
+                        task.done(result, timing)
+                    except Exception:
+                        log.exception("live ASR callback failed")
+
+
+def _pack_s(batch: list[_Task]) -> float:
+    """Seconds of the clip a pack of tasks is decoded as (their audio and the gaps between)."""
+    return sum(t.audio_s for t in batch) + PACK_GAP_S * (len(batch) - 1)
 
 
 class _Windowed:
@@ -375,10 +440,8 @@ def _decode(transcriber, clip: np.ndarray, language: str | None,
     return words, lang
 
 
-def decode_batch(transcriber, batch: list[_Task],
-                 options: DecodeOptions | None = None) -> list[tuple[list[Word], str | None]]:
-    """Decode the tasks' audio as one clip; each task gets the words inside its own stretch (minus
-    its left context), in call time."""
+def _pack_clip(batch: list[_Task]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The tasks' audio as one clip (PACK_GAP_S of silence between them) and each one's span in it."""
     gap = np.zeros(int(PACK_GAP_S * SR), dtype=np.float32)
     parts, spans, pos = [], [], 0
     for t in batch:
@@ -388,8 +451,12 @@ def decode_batch(transcriber, batch: list[_Task],
         parts.append(t.samples)
         spans.append((pos, pos + len(t.samples)))
         pos += len(t.samples)
-    words, lang = _decode(transcriber, np.concatenate(parts) if len(parts) > 1 else parts[0], batch[0].language,
-                          options)
+    return (np.concatenate(parts) if len(parts) > 1 else parts[0]), spans
+
+
+def _split(batch: list[_Task], spans, words: list[Word], lang) -> list[tuple[list[Word], str | None]]:
+    """Each task's words of a pack's words: those inside its own stretch (minus its left context),
+    in call time."""
     out: list[tuple[list[Word], str | None]] = [([], lang) for _ in batch]
     for w in words:
         mid = (w.start + w.end) / 2 * SR
@@ -399,6 +466,171 @@ def decode_batch(transcriber, batch: list[_Task],
                 out[i][0].append(Word(text=w.text, start=round(max(w.start, a / SR) + shift, 3),
                                       end=round(min(w.end, b / SR) + shift, 3), probability=w.probability))
                 break
+    return out
+
+
+def decode_batch(transcriber, batch: list[_Task],
+                 options: DecodeOptions | None = None) -> list[tuple[list[Word], str | None]]:
+    """Decode the tasks' audio as one clip; each task gets the words inside its own stretch (minus
+    its left context), in call time."""
+    clip, spans = _pack_clip(batch)
+    words, lang = _decode(transcriber, clip, batch[0].language, options)
+    return _split(batch, spans, words, lang)
+
+
+class _Decoded(list):
+    """decode_packs' answer: per pack, per task (words, language); `redone`: packs of a batch that
+    were decoded again alone."""
+
+    redone = 0
+
+
+def decode_packs(transcriber, packs: list[list[_Task]], options: DecodeOptions | None = None) -> _Decoded:
+    """Decode several packs (each one clip, see decode_batch). One pack, or a transcriber that is
+    not faster-whisper, or no language given: one decode per pack. Otherwise the packs' clips are
+    decoded as one batch (`_decode_many`); a pack whose batched output is not final (whisper
+    stopped before the end of the clip, or the output fails the temperature-fallback checks) is
+    decoded again alone the usual way, so every pack ends up with what decode_batch would give."""
+    options = options or DecodeOptions()
+    out = _Decoded()
+    model = getattr(transcriber, "model", None)
+    language = packs[0][0].language if packs and packs[0] else None
+    if len(packs) < 2 or language is None or not hasattr(model, "feature_extractor") \
+            or not hasattr(model, "hf_tokenizer") or any(p[0].language != language for p in packs):
+        out.extend(decode_batch(transcriber, p, options) for p in packs)
+        return out
+    clips = [_pack_clip(p) for p in packs]
+    decoded = _decode_many(transcriber, [c for c, _ in clips], language, options)
+    for pack, (_clip, spans), got in zip(packs, clips, decoded):
+        if got is None:
+            out.append(decode_batch(transcriber, pack, options))
+            out.redone += 1
+        else:
+            out.append(_split(pack, spans, *got))
+    return out
+
+
+class _Aligned:
+    """The model with one clip's word alignment already computed (by the batch's one `align`
+    call): faster-whisper's own `add_word_timestamps` then runs on it unchanged, per clip."""
+
+    def __init__(self, model, alignment) -> None:
+        self._model = model
+        self._alignment = alignment
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def find_alignment(self, *_args, **_kwargs):
+        return [self._alignment]
+
+    def add_word_timestamps(self, *args, **kwargs):
+        from faster_whisper import WhisperModel
+
+        return WhisperModel.add_word_timestamps(self, *args, **kwargs)
+
+
+def _decode_many(transcriber, clips: list[np.ndarray], language: str,
+                 options: DecodeOptions) -> list[tuple[list[Word], str] | None]:
+    """Several clips through faster-whisper's first decoding pass at once: one encoder call on
+    the batch of (windowed) mel features, one batched beam search (CTranslate2 `generate` takes a
+    batch of encoder outputs; the prompts are the same, so of the same length as it requires), one
+    batched `align` for the word times. Everything else is what `_decode` does through
+    `WhisperModel.transcribe`, step by step: the same options (transcribe() builds them; its
+    generator is never run), features, prompt, generate arguments at temperature 0, segment split
+    and word timestamps. A clip gets None where the single path would go on: its output fails the
+    fallback thresholds (it would be decoded again at a higher temperature) or ends before the clip
+    does (it would seek and decode the rest). On CPU the encoder costs the same batched or not; the
+    saving is the decoder's per-step overhead, shared by the batch."""
+    from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.transcribe import get_compression_ratio
+
+    from ..textnorm import to_simplified
+
+    model = transcriber.model
+    fe = model.feature_extractor
+    window = window_for(max(len(c) for c in clips) / SR, options.window_s)
+    frames = int(round(window * SR / fe.hop_length))
+    beam = options.beam_size or getattr(transcriber, "beam_size", 5)
+    _segments, info = model.transcribe(clips[0], language=language, beam_size=beam, word_timestamps=True,
+                                       vad_filter=False, condition_on_previous_text=False,
+                                       initial_prompt=getattr(transcriber, "prompt", None))
+    opts = info.transcription_options
+    feats, contents = [], []
+    for clip in clips:
+        f = fe(np.ascontiguousarray(clip, dtype=np.float32))
+        n = f.shape[-1] - 1  # content frames, as generate_segments counts them
+        f = f[:, : min(n, frames)]
+        if f.shape[-1] < frames:  # pad_or_trim's zeros, then the window (see _Windowed)
+            f = np.pad(f, ((0, 0), (0, frames - f.shape[-1])))
+        feats.append(f)
+        contents.append(n)
+    encoder_output = model.encode(np.ascontiguousarray(np.stack(feats)))
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
+    previous: list[int] = []
+    if opts.initial_prompt is not None:
+        previous = tokenizer.encode(" " + opts.initial_prompt.strip()) if isinstance(opts.initial_prompt, str) \
+            else list(opts.initial_prompt)
+    prompt = model.get_prompt(tokenizer, previous, without_timestamps=opts.without_timestamps, prefix=opts.prefix,
+                              hotwords=opts.hotwords)
+    max_length = len(prompt) + opts.max_new_tokens if opts.max_new_tokens is not None else model.max_length
+    results = model.model.generate(
+        encoder_output, [list(prompt) for _ in clips], beam_size=opts.beam_size, patience=opts.patience,
+        length_penalty=opts.length_penalty, repetition_penalty=opts.repetition_penalty,
+        no_repeat_ngram_size=opts.no_repeat_ngram_size, max_length=max_length, return_scores=True,
+        return_no_speech_prob=True, suppress_blank=opts.suppress_blank, suppress_tokens=opts.suppress_tokens,
+        max_initial_timestamp_index=int(round(opts.max_initial_timestamp / model.time_precision)))
+    pending = []  # (index, segments, where the single path would seek next)
+    out: list[tuple[list[Word], str] | None] = [None] * len(clips)
+    for i, result in enumerate(results):
+        tokens = result.sequences_ids[0]
+        seq_len = len(tokens)
+        avg_logprob = result.scores[0] * (seq_len ** opts.length_penalty) / (seq_len + 1)
+        low = opts.log_prob_threshold is not None and avg_logprob < opts.log_prob_threshold
+        if opts.no_speech_threshold is not None and result.no_speech_prob > opts.no_speech_threshold and low:
+            out[i] = ([], language)  # silence: the single path skips the window
+            continue
+        if low or (opts.compression_ratio_threshold is not None and
+                   get_compression_ratio(tokenizer.decode(tokens).strip()) > opts.compression_ratio_threshold):
+            continue  # it would fall back to a higher temperature: decoded again alone
+        segments, seek, _single_ending = model._split_segments_by_timestamps(
+            tokenizer=tokenizer, tokens=tokens, time_offset=0.0, segment_size=contents[i],
+            segment_duration=contents[i] * fe.time_per_frame, seek=0)
+        pending.append((i, segments, seek))
+    if not pending:
+        return out
+    text_tokens = [[[t for t in tokens if t < tokenizer.eot] for tokens in (s["tokens"] for s in segs)]
+                   for _i, segs, _e in pending]
+    flat = [[t for part in parts for t in part] for parts in text_tokens]
+    if len(pending) == len(clips):
+        alignments = model.find_alignment(tokenizer, flat, encoder_output, contents)
+    else:  # the batch's encoder output is one tensor: align every clip, use the ones kept
+        by_index = dict(zip((p[0] for p in pending), flat))
+        everything = model.find_alignment(tokenizer, [by_index.get(i, []) for i in range(len(clips))],
+                                          encoder_output, contents)
+        alignments = [everything[i] for i, _s, _e in pending]
+    for (i, segments, seek), alignment in zip(pending, alignments):
+        _Aligned(model, alignment).add_word_timestamps([segments], tokenizer, None, contents[i],
+                                                       opts.prepend_punctuations, opts.append_punctuations,
+                                                       last_speech_timestamp=0.0)
+        if seek < contents[i]:  # whisper stopped short: the single path seeks to the last word and goes on
+            ends = [w["end"] for s in segments for w in s.get("words") or []]
+            if ends and ends[-1] > 0:
+                seek = round(ends[-1] * model.frames_per_second)
+            if seek < contents[i]:
+                continue  # decoded again alone
+        words = []
+        for seg in segments:
+            if seg["start"] == seg["end"] or not tokenizer.decode(seg["tokens"]).strip():
+                continue
+            for w in seg.get("words") or []:
+                text = w["word"].strip()
+                if language == "zh":
+                    text = to_simplified(text)
+                if text:
+                    words.append(Word(text=text, start=round(float(w["start"]), 3), end=round(float(w["end"]), 3),
+                                      probability=round(float(w["probability"]), 4)))
+        out[i] = (words, language)
     return out
 
 

@@ -35,11 +35,19 @@ class LiveHub:
                                   "cut_after_s": s.live_cut_after_s, "cut_silence_s": s.live_cut_silence_s}
         self.publish_utterances = True
         options = DecodeOptions(window_s=float(s.live_asr_window_s), beam_size=int(s.live_beam_size),
-                                pack_max_s=float(s.live_pack_max_s))
+                                pack_max_s=float(s.live_pack_max_s),
+                                batch_max=max(1, int(getattr(s, "live_batch_max", 1))))
         self.asr = AsrWorker(self._make_transcriber, options=options)
         if transcriber is not None:
             self.asr.transcriber = transcriber
         self._rules = None
+        self._rules_lock = threading.Lock()
+        #: warm the models at startup (Settings.live_warmup); `rules_ready` is set once the rule
+        #: packs and their similarity layer are built (at once when not warming: built on first use)
+        self.warmup = bool(getattr(s, "live_warmup", True))
+        self.rules_ready = threading.Event()
+        self.warm: dict = {}  # what the warm-up did and how long each part took
+        self._warmer: threading.Thread | None = None
         self.streams: dict[str, object] = {}
         self.watchers: set = set()
         self.tasks: set = set()
@@ -58,15 +66,65 @@ class LiveHub:
 
     @property
     def rules(self):
+        """The rule engine (built once; a second caller waits for the first one's build)."""
         if self._rules is None:
-            from ..detect import load_packs
+            with self._rules_lock:
+                if self._rules is None:
+                    from ..detect import load_packs
 
-            self._rules = load_packs()
+                    self._rules = load_packs()
         return self._rules
+
+    def rules_building(self) -> bool:
+        """True while the warm-up is building the rule packs or their similarity layer (a stream
+        then waits for it off the event loop instead of blocking every stream on the build)."""
+        return not self.rules_ready.is_set() and self._warmer is not None and self._warmer.is_alive()
+
+    def warm_up(self) -> dict:
+        """Build what the first live utterance would otherwise pay for, in this order: the rule
+        packs, their similarity layer (trained on first use, seconds), one utterance through the
+        engine (segmenter, pinyin tables, automata), then the ASR model and one decode of each kind
+        the worker runs (a single clip and a batch). Each part is built once under its own lock,
+        so a stream that needs a part while it is being built waits for that build rather than
+        starting a second one. Returns the seconds each part took."""
+        took: dict = {}
+        t0 = time.monotonic()
+        try:
+            engine = self.rules
+            similarity = getattr(engine, "similarity", None)
+            if similarity is not None:
+                _ = similarity.model
+            took["rules_s"] = round(time.monotonic() - t0, 2)
+            from .detector import LiveDetector
+            from ..types import Word
+
+            detector = LiveDetector(engine, "zh")
+            detector.add("CH0", 0, "agent", [Word(text="这款产品保本保收益", start=0.0, end=2.0)], "warm")
+            detector.update()
+            took["first_utterance_s"] = round(time.monotonic() - t0 - took["rules_s"], 2)
+        except Exception:
+            log.exception("live: warming the rule packs failed (they load on first use)")
+        finally:
+            self.rules_ready.set()
+        t1 = time.monotonic()
+        try:
+            self.asr.warm_up(stop=self._stop)
+            took["asr_s"] = round(time.monotonic() - t1, 2)
+        except Exception:
+            log.exception("live: warming the ASR model failed (it loads on first use)")
+        self.warm = took
+        log.info("live: warmed up in %.1f s (%s)", time.monotonic() - t0, took)
+        return took
 
     # ------------------------------------------------------------------ lifecycle
     def startup(self) -> None:
         self.asr.start()
+        self._stop.clear()
+        if self.warmup and self._warmer is None:  # in the background: startup is not held up
+            self._warmer = threading.Thread(target=self.warm_up, name="live-warmup", daemon=True)
+            self._warmer.start()
+        elif not self.warmup:
+            self.rules_ready.set()
         try:
             self.recovered = self.store.recover()
         except Exception:
@@ -140,7 +198,8 @@ class LiveHub:
                 "asr_cost_s": [round(self.asr.fixed_s, 3), round(self.asr.per_s, 3)],
                 "asr_busy_s": round(self.asr.busy_s, 1), "asr_decoded_s": round(self.asr.decoded_s, 1),
                 "asr_partial_busy_s": round(self.asr.partial_busy_s, 1),
-                "asr_window_s": self.asr.options.window_s,
+                "asr_window_s": self.asr.options.window_s, "asr_batches": self.asr.batches,
+                "asr_batched": self.asr.batched, "warm_up": self.warm,
                 "asr_max_wait_s": round(self.asr.max_wait_s, 3)}
 
 

@@ -135,6 +135,8 @@ async def stream(ws: WebSocket):
     from .session import LiveSession
 
     stream_id, spool = await asyncio.to_thread(hub.store.open, start, user)
+    if hub._rules is None:  # being built (warm-up) or never built: not on the event loop
+        await asyncio.to_thread(lambda: hub.rules)
     session = LiveSession(hub, stream_id, start, user, spool, send)
     hub.streams[stream_id] = session
     await session.emit({"type": "started", "stream_id": stream_id, "format": start.to_json(),

@@ -232,6 +232,8 @@ class LiveSession:
                 return
             from ..transcribe import join_words
 
+            if self.hub.rules_building():  # the similarity layer is still training: wait off the loop
+                await asyncio.to_thread(self.hub.rules_ready.wait, 300)
             self.utterances += 1
             utt = self.detector.add(speaker, ch if self.channels == 2 else None, role, words, seg_id)
             await self.emit({"type": "utterance", "id": seg_id, "channel": ch, "speaker": speaker, "role": role,
