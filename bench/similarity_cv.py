@@ -46,13 +46,17 @@ CORPUS = RULES_DIR / "corpus"
 CALLS = ROOT.parent / "shared" / "audio" / "calls"
 
 
+#: SimilarityModel keyword arguments for every layer trained here (--c, --pinyin)
+MODEL: dict = {}
+
+
 def layer_without(packs, files, held_texts: set[str], settings) -> SimilarityLayer:
     """A layer over `files`, trained without any sample whose text is in `held_texts`."""
     layer = SimilarityLayer(packs, files, threshold=settings.similarity_threshold,
                             veto_below=settings.similarity_veto)
     samples = [s for s in training_set(packs, files)
                if (s.language or "zh") in layer.languages and s.text not in held_texts]
-    layer._model = SimilarityModel(samples)
+    layer._model = SimilarityModel(samples, **MODEL)
     return layer
 
 
@@ -127,7 +131,7 @@ def grouped_cv(packs, settings, k: int = 5) -> dict:
         held = {s.text for s in test}
         train = [s for s in base + [s for s in samples if key[tuple(s.source.split(":", 1))] != f]
                  if s.text not in held and (s.language or "zh") in langs]
-        model = SimilarityModel(train)
+        model = SimilarityModel(train, **MODEL)
         for s in test:
             p = model.probability(s.text, s.role)
             probs.append(p)
@@ -178,12 +182,21 @@ def main(argv=None) -> int:
     ap.add_argument("--no-group", action="store_true", help="skip the grouped CV of the layer alone")
     ap.add_argument("--no-calls", action="store_true", help="skip the synthetic calls check")
     ap.add_argument("-v", "--verbose", action="store_true", help="list each fold's misses and false alarms")
+    ap.add_argument("--c", type=float, help="the logistic regression's C (default: similarity.C)")
+    ap.add_argument("--pinyin", metavar="LO,HI", help="add pinyin-layer n-grams of these lengths")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
+    if a.c:
+        MODEL["c"] = a.c
+    if a.pinyin:
+        from compliance.rules.similarity import Featurizer
+
+        MODEL["featurizer"] = Featurizer(pinyin=tuple(int(n) for n in a.pinyin.split(",")))
     settings = load_settings()
     packs = load_pack_files(None)
     names = a.folds.split(",") if a.folds else [p.stem for p in sorted(CORPUS.glob("real_batch_*.tsv"))]
     res = {"threshold": settings.similarity_threshold, "veto_below": settings.similarity_veto,
+           "model": {k: str(v) for k, v in MODEL.items()},
            "folds": batch_folds(packs, names, settings, a.verbose and not a.json)}
     mean = {}
     for what in ("rules", "layer"):
