@@ -14,9 +14,11 @@ from compliance.rules.loader import RULES_DIR, load_pack_files
 from compliance.types import Utterance
 
 CALLS = Path(__file__).resolve().parents[1].parent / "shared" / "audio" / "calls"
-#: real utterances from sources no rule author or other training row used (batch G). The shipped
-#: layer trains on them too; the blind check trains a layer without them.
+#: real utterances from sources no rule author or other training row used when they were collected:
+#: batch G, then batch H (the newest). The shipped layer trains on them too; the blind checks train a
+#: layer without the batch they score.
 BLIND = RULES_DIR / "corpus" / "real_batch_g.tsv"
+NEWEST = RULES_DIR / "corpus" / "real_batch_h.tsv"
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +26,26 @@ def full():
     return load_packs(similarity=True)
 
 
-@pytest.fixture(scope="module")
-def blind():
-    """Rules + a similarity layer trained on everything but batch G."""
+def _without(batch):
+    """Rules + a similarity layer trained on everything but `batch`."""
     from compliance.rules.engine import Engine
     from compliance.rules.similarity import SimilarityLayer
 
     packs = load_pack_files(None)
     eng = Engine(packs)
-    eng.similarity = SimilarityLayer(packs, [f for f in corpus_files(RULES_DIR) if f != BLIND])
+    eng.similarity = SimilarityLayer(packs, [f for f in corpus_files(RULES_DIR) if f != batch])
     return eng
+
+
+@pytest.fixture(scope="module")
+def blind():
+    """Rules + a similarity layer trained on everything but batch G."""
+    return _without(BLIND)
+
+
+@pytest.fixture(scope="module")
+def blind_h():
+    return _without(NEWEST)
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +67,21 @@ def test_the_layer_lifts_recall_on_unseen_real_utterances(blind, rules_only):
     both = evaluate(read_tsv(BLIND), blind)["overall"]
     assert both["recall"] >= alone["recall"] + 0.25, (alone, both)
     assert both["recall"] >= 0.7 and both["precision"] >= 0.8, both
+
+
+def test_the_layer_on_the_newest_batch(blind_h, rules_only):
+    """Batch H (211 rows), scored blind before it joined the corpus: rules alone P 0.844 R 0.362,
+    rules + layer P 0.839 R 0.695. It was then tuned on (rules from its misses, and the unknown-speaker
+    signal check): rules alone P 0.87 R 0.44, with a layer trained without H P 0.91 R 0.76. The floors
+    sit a little under those, so that a change that loses what H taught fails here."""
+    rows = read_tsv(NEWEST)
+    # one SEC warning sentence is in the dev set as well (same label): the only row the layer has seen
+    seen = {r.text for r in rows} & {s.text for s in blind_h.similarity.model.samples if s.source.startswith("real_")}
+    assert len(seen) <= 1, seen
+    alone = evaluate(read_tsv(NEWEST), rules_only)["overall"]
+    both = evaluate(rows, blind_h)["overall"]
+    assert both["recall"] >= alone["recall"] + 0.25, (alone, both)
+    assert both["recall"] >= 0.72 and both["precision"] >= 0.87, both
 
 
 def test_findings_explain_themselves(blind):
