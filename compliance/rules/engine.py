@@ -23,6 +23,7 @@ from ..types import Utterance, Violation
 from . import cues
 from .loader import Pack
 from .schema import Element, Rule
+from .text import HAN_RE as _HAN_RE
 from .text import (clause_bounds, exact_table, gate_layer, gate_norm, gate_table, has_han, is_word, normalize,
                    pinyin_layer, pinyin_str, register_words, straddles_word, token_index)
 
@@ -136,6 +137,12 @@ class Engine:
         self._n_elements = 0
         self._exact = exact_table()  # exact toneless syllables, for short homophone hits
         self.call_rules: list[Compiled] = []
+        # The rules' own examples, as a sample of what utterances hold (_gate_factors: the order of
+        # the regex gate tests)
+        self._sample = "\n".join(normalize(ex if isinstance(ex, str) else ex.text or "")
+                                  for pk in packs for rule in pk.rules
+                                  for ex in list(rule.examples.violation) + list(rule.examples.compliant))
+        self._share: dict[str, float] = {}
         for pk in packs:
             for rule in pk.rules:
                 if rule.enabled:
@@ -152,6 +159,7 @@ class Engine:
             for ents in self._lit_entries]
         self._unfiltered = [c for c in self.rules
                             if c.rule.kind == "utterance" and c.regexes and not c.has_keys]
+        self._rank = _char_rank([self._sample] + self._lit_text)
         # Three automata over the pinyin layer, each literal in one of them: trigger literals (and
         # call-scope context) run on every utterance; condition literals only when a trigger hit;
         # call-level element literals only when the call-level checks run.
@@ -204,6 +212,9 @@ class Engine:
                                                key=lambda x: x[0]))
                                   for ents in self._lit_entries]
                            for role in ANY_ROLES}
+        # The same grouped by rule: per role and literal, (rule idx, number of its TRIG entries,
+        # the subs of its KEY entries or None, whether a NEAR_B entry), rules in that order.
+        self._trig_view = {role: [_group_entries(ents) for ents in lst] for role, lst in self._trig_ents.items()}
         self._lit_by_rule: list[dict[int, tuple]] = []
         for ents in self._lit_entries:
             by: dict[int, list] = {}
@@ -233,12 +244,13 @@ class Engine:
     def _fast_automaton(self, role: str, by_key: dict[str, list[int]]):
         """The role's gate automaton (`by_key`: its trigger-group literals) with what each hit
         means. Each value: (length, ((lid, literal, Han count, latin edge, exact syllables, Chinese
-        characters only, acts), ...), the literals when all take exact hits only); acts: what a
-        hit of the literal selects among the role's rules (acts_of).
+        characters only, mode, keyed regexes), ...), the literals when all take exact hits only);
+        mode and keyed regexes: what a hit of the literal selects among the role's rules (acts_of).
         Same literals, so the same hits in the same order as the role automaton."""
         def acts_of(lid):
-            """(a hit selects a rule whatever it is, a hit selects a rule when exact, the keyed
-            regexes: memo key -> (memo key, regex, unless, unless_sentence, gate factors))"""
+            """(2: a hit selects a rule whatever it is, 1: a hit selects a rule when exact, 0: it
+            selects none; the keyed regexes, each (memo key, regex, unless, unless_sentence, gate
+            factors), or None)"""
             always = if_exact = False
             keys = {}
             for r, kind, sub in self._lit_entries[lid]:
@@ -255,22 +267,21 @@ class Engine:
                     keys[cr.rx_keys[sub]] = (cr.rx_keys[sub], rx, unless, unless_s, cr.rx_need[sub])
                 elif kind == NEAR_B:
                     always = True
-            return (always, if_exact, keys or None)
+            return (2 if always else 1 if if_exact else 0, tuple(keys.values()) or None)
 
         if not by_key:
             return None
-        auto = ahocorasick.Automaton()
+        words = {}
         for key, lids in by_key.items():
             lits = [self._lit_text[lid] for lid in lids]
             # Literals of one Chinese character take exact hits only: the texts that can hit them.
             exact_only = frozenset(lits) if all(self._lit_han[lid] < 2 and _all_han(self._lit_text[lid])
                                                 for lid in lids) else None
-            auto.add_word(key, (len(key), tuple(
+            words[key] = (len(key), tuple(
                 (lid, self._lit_text[lid], self._lit_han[lid], key[0] < "\u0080" or key[-1] < "\u0080",
-                 self._lit_text[lid].translate(self._exact), _all_han(self._lit_text[lid]), acts_of(lid))
-                for lid in lids), exact_only))
-        auto.make_automaton()
-        return auto
+                 self._lit_text[lid].translate(self._exact), _all_han(self._lit_text[lid])) + acts_of(lid)
+                for lid in lids), exact_only)
+        return self._build(words, (2, (), None))
 
     def _automaton(self, by_key: dict[str, list[int]]):
         """Each value: (length, ((lid, literal, Han count, latin edge), ...)). The latin edge flag
@@ -278,12 +289,28 @@ class Engine:
         key matches, since the layer leaves non-Han characters as they are."""
         if not by_key:
             return None
+        return self._build({key: (len(key), tuple(
+            (lid, self._lit_text[lid], self._lit_han[lid], key[0] < "\u0080" or key[-1] < "\u0080",
+             self._lit_text[lid].translate(self._exact))
+            for lid in lids)) for key, lids in by_key.items()}, (2, ()))
+
+    def _build(self, words: dict, blank):
+        """The automaton of `words` (key -> value), its keys added in the order of how often their
+        characters occur (_char_rank): pyahocorasick looks a character up among a node's children
+        one by one, in the order they were added, so the frequent ones should come first. Besides,
+        every frequent character that begins no key gets a root child of its own (a key of it and
+        a character text never holds, with the value `blank`, which stands for no literal): a
+        character with no root child is compared with all of them, at every position that holds
+        it. Same keys and values, so the same hits in the same order, whatever the order."""
+        rank = self._rank
+        big = len(rank)
+        keys = list(words)
+        firsts = {k[0] for k in keys}
+        keys += [c + _NO_CHAR for c in rank if c not in firsts]
+        keys.sort(key=lambda k: [rank.get(c, big) for c in k])
         auto = ahocorasick.Automaton()
-        for key, lids in by_key.items():
-            auto.add_word(key, (len(key), tuple(
-                (lid, self._lit_text[lid], self._lit_han[lid], key[0] < "\u0080" or key[-1] < "\u0080",
-                 self._lit_text[lid].translate(self._exact))
-                for lid in lids)))
+        for key in keys:
+            auto.add_word(key, words.get(key, blank))
         auto.make_automaton()
         return auto
 
@@ -370,7 +397,7 @@ class Engine:
         cr.rx_keys = [self._rx_ids.setdefault((rx.pattern, tuple(x.pattern for x in u), tuple(x.pattern for x in us)),
                                               len(self._rx_ids))
                       for rx, u, _, us in cr.regexes]
-        cr.rx_need = [_gate_factors(rx.pattern) for rx, _, _, _ in cr.regexes]
+        cr.rx_need = [_gate_factors(rx.pattern, self._presence) for rx, _, _, _ in cr.regexes]
         cond = set()
         for gi, group in enumerate(m.all):
             for p in group:
@@ -386,6 +413,19 @@ class Engine:
             cond.add(self._lit(p, ridx, CTXN))
         cond.discard(-1)
         cr.cond_lids = frozenset(cond)
+
+    def _presence(self, f: frozenset) -> float:
+        """A rough chance that one of the strings of a regex gate factor is in an utterance (the
+        share of the rules' example lines holding it); it orders the gate tests, nothing else."""
+        sample, share = self._sample, self._share
+        lines = sample.count("\n") + 1
+        out = 0.0
+        for x in f:
+            s = share.get(x)
+            if s is None:
+                s = share[x] = (sample.count(x) + 0.5) / lines
+            out += s
+        return out
 
     @property
     def unfiltered(self) -> list[Compiled]:
@@ -444,7 +484,7 @@ class Engine:
         # those characters to themselves, one for one), so the normalised text is built only for
         # the others and for the regexes that run.
         hits = an.hits
-        keyed = None  # regexes whose `requires` key was hit: memo key -> regex
+        keyed = None  # per `requires` key hit, its keyed regexes (_keyed_match)
         trig = False  # a phrase or proximity trigger hit that its rule accepts
         src = text if norm is None else norm
         for end, (n, ents, exact_only) in fast.iter(layer):
@@ -452,15 +492,16 @@ class Engine:
             seg = src[start:end + 1]
             if exact_only is not None and seg not in exact_only:
                 continue  # a homophone of one-character literals: never a hit
-            for lid, lit, nh, latin, lit_ex, pure, acts in ents:
+            for lid, lit, nh, latin, lit_ex, pure, mode, keys in ents:
                 if pure:
                     s_ = seg
                 else:
                     if norm is None:
                         norm = an.norm
                     s_ = norm[start:end + 1]
-                exact = s_ == lit
-                if not exact:
+                if s_ == lit:
+                    exact = True
+                else:
                     if nh < 2:
                         continue
                     if nh == 2 and (s_.translate(self._exact) != lit_ex  # exact_pinyin(seg) != exact_pinyin(lit)
@@ -468,6 +509,7 @@ class Engine:
                         continue
                     if is_word(s_):
                         continue  # a real word that sounds alike (保障/包涨), not an ASR slip
+                    exact = False
                 if latin:
                     if norm is None:
                         norm = an.norm
@@ -480,42 +522,53 @@ class Engine:
                     h.append(_tnew(Hit, (start, end + 1, lit, exact)))
                 if trig:
                     continue
-                always, if_exact, keys = acts
-                if always or (if_exact and exact):
+                if mode == 2 or (mode and exact):
                     trig = True
                 elif keys is not None:
                     if keyed is None:
-                        keyed = dict(keys)
+                        keyed = [keys]
                     else:
-                        keyed.update(keys)
+                        keyed.append(keys)
         if trig:
             an.live = True
         elif keyed is not None:
             an.live = self._keyed_match(an, keyed)
         return an
 
-    def _keyed_match(self, an: Analyzed, keyed: dict) -> bool:
-        """Whether one of the regexes whose `requires` key was hit matches (see _gated_spans).
-        The spans are memoised for the rule evaluation."""
+    def _keyed_match(self, an: Analyzed, keyed: list) -> bool:
+        """Whether one of the regexes whose `requires` key was hit matches (see _gated_spans), in
+        the order the keys were hit (`keyed`: per hit, its literal's keyed regexes; a regex met
+        again is read from the memo). The spans are memoised for the rule evaluation."""
         memo = an.cues
         if memo is None:
             memo = an.cues = {}
-        raw = an._norm if an._norm is not None else an.utt.text  # see analyze
-        for mk, rxi in keyed.items():
-            spans = memo.get(mk)
-            if spans is None:
-                for strings, han in rxi[4]:
-                    hay = raw if han else an.norm
-                    for x in strings:
-                        if x in hay:
+        norm = an._norm
+        raw = norm if norm is not None else an.utt.text  # see analyze
+        get = memo.get
+        for keys in keyed:
+            for rxi in keys:
+                mk = rxi[0]
+                spans = get(mk)
+                if spans is None:
+                    for strings, han in rxi[4]:
+                        if han:
+                            hay = raw
+                        else:
+                            if norm is None:
+                                norm = an.norm
+                            hay = norm
+                        for x in strings:
+                            if x in hay:
+                                break
+                        else:
+                            spans = memo[mk] = []
                             break
                     else:
-                        spans = memo[mk] = []
-                        break
-                else:
-                    spans = memo[mk] = _regex_spans(an.norm, rxi[1], rxi[2], rxi[3])
-            if spans:
-                return True
+                        if norm is None:
+                            norm = an.norm
+                        spans = memo[mk] = _regex_spans(norm, rxi[1], rxi[2], rxi[3])
+                if spans:
+                    return True
         return False
 
     def ensure_elements(self, an: Analyzed) -> None:
@@ -608,23 +661,25 @@ class Engine:
         hits = an.hits
         view: dict[int, list] = {}
         if hits:
-            trig_ents = self._trig_ents.get(role, self._no_trig)
+            trig_view = self._trig_view.get(role, self._no_trig)
             for lid, hl in hits.items():
-                for r, kind, sub in trig_ents[lid]:
+                for r, nt, subs, nb in trig_view[lid]:
                     v = view.get(r)
                     if v is None:
-                        v = view[r] = [None, None, False]
-                    if kind == TRIG:
+                        view[r] = [hl * nt if nt else None, set(subs) if subs is not None else None, nb]
+                        continue
+                    if nt:
                         if v[0] is None:
-                            v[0] = list(hl)
+                            v[0] = hl * nt
                         else:
-                            v[0].extend(hl)
-                    elif kind == KEY:
+                            for _ in range(nt):
+                                v[0].extend(hl)
+                    if subs is not None:
                         if v[1] is None:
-                            v[1] = {sub}
+                            v[1] = set(subs)
                         else:
-                            v[1].add(sub)
-                    else:
+                            v[1].update(subs)
+                    if nb:
                         v[2] = True
         if self._unfiltered:
             for cr in self._unfiltered:
@@ -777,7 +832,9 @@ class Engine:
             # The suppressor checks depend only on the text and the span (memoised per utterance).
             sp = memo.get((s, e))
             if sp is None:
-                sp = memo[(s, e)] = [has_han(norm[s:e]), clause_bounds(norm, s, e), 0, 0, 0, 0, 0]
+                seg = norm[s:e]
+                sp = memo[(s, e)] = [not seg.isascii() and _HAN_RE.search(seg) is not None,
+                                     clause_bounds(norm, s, e), 0, 0, 0, 0, 0]
             zh, cb = sp[0], sp[1]
             if cr.neg:
                 c = sp[2]
@@ -1017,9 +1074,9 @@ def _factor_strength(f: frozenset) -> tuple[int, int]:
     return (min((len(x) for x in f), default=0), -len(f))
 
 
-def _gate_factors(pattern: str) -> tuple[tuple[tuple[str, ...], bool], ...]:
+def _gate_factors(pattern: str, presence=None) -> tuple[tuple[tuple[str, ...], bool], ...]:
     """The factors checked before a regex runs, each (its strings, all Chinese): at most three,
-    of at most 16 strings, fewest strings first. A substring test costs the same for one
+    of at most 16 strings (those with the fewest strings), the least likely present first. A substring test costs the same for one
     character as for four, so any Chinese character counts; Latin strings need three letters
     ('in', 'a' are everywhere), a lone sign ('%') does."""
     def usable(x: str) -> bool:
@@ -1029,7 +1086,16 @@ def _gate_factors(pattern: str) -> tuple[tuple[tuple[str, ...], bool], ...]:
 
     fs = [f for f in regex_factors(pattern) if len(f) <= 16 and all(usable(x) for x in f)]
     fs.sort(key=lambda f: (len(f), -min(len(x) for x in f)))
-    return tuple((tuple(sorted(f, key=lambda x: (len(x), x))), all(_all_han(x) for x in f)) for f in fs[:3])
+    # The three chosen, tested the likeliest to be missing first (a one-character string such as
+    # 是 or 我 is in most sentences; 的产品 is not: `presence` estimates it), so that the first
+    # test settles most regexes. Which factors are tested does not change, only their order.
+    fs = sorted(fs[:3], key=presence or _presence)
+    return tuple((tuple(sorted(f, key=lambda x: (len(x), x))), all(_all_han(x) for x in f)) for f in fs)
+
+
+def _presence(f: frozenset) -> float:
+    """A rough chance that one of the factor's strings occurs in an utterance, by length alone."""
+    return sum(0.3 if len(x) == 1 else 0.03 if len(x) == 2 else 0.005 for x in f)
 
 
 class CallContext:
@@ -1054,6 +1120,38 @@ class CallContext:
                 if (an.utt.role or "unknown") in AGENT_ROLES:
                     self._seen.update(eng.context_of(an))
         return x in self._seen
+
+
+_NO_CHAR = "\U0010fffe"  # a noncharacter: ends the blank keys of _build (a text holding it hits nothing)
+
+
+def _char_rank(texts) -> dict[str, int]:
+    """Characters of the pinyin layers of `texts` (the rules' examples and literals), most
+    frequent first: the order _build adds automaton keys in."""
+    from collections import Counter
+
+    freq: Counter = Counter()
+    for t in texts:
+        freq.update(pinyin_layer(t))
+    freq.pop(_NO_CHAR, None)
+    return {c: i for i, (c, _) in enumerate(freq.most_common())}
+
+
+def _group_entries(ents: tuple) -> tuple:
+    """(rule idx, TRIG|KEY|NEAR_B, sub) entries, sorted by rule, as one tuple per rule: (rule
+    idx, number of TRIG entries, frozenset of the KEY subs or None, any NEAR_B entry)."""
+    out: list = []
+    for r, kind, sub in ents:
+        if not out or out[-1][0] != r:
+            out.append([r, 0, None, False])
+        g = out[-1]
+        if kind == TRIG:
+            g[1] += 1
+        elif kind == KEY:
+            g[2] = (g[2] or frozenset()) | {sub}
+        else:
+            g[3] = True
+    return tuple(tuple(g) for g in out)
 
 
 def _all_han(text: str) -> bool:

@@ -325,7 +325,9 @@ _MAYBE_DECIMAL = re.compile(r"[^\u3400-\u9fff\s,.?!;:][.,][^\u3400-\u9fff\s,.?!;
 def _breaks(text: str, sentence: bool) -> tuple[int, ...]:
     """Positions of the clause (or sentence) breaks of `text`; decimal points are not breaks
     (is_break)."""
-    out = [m.start() for m in (_SENT_RE if sentence else _CLAUSE_RE).finditer(text)]
+    if sentence:  # the sentence marks are clause marks too: filter the clause breaks
+        return tuple(i for i in _breaks(text, False) if text[i] in ".?!")
+    out = [m.start() for m in _CLAUSE_RE.finditer(text)]
     if out and _MAYBE_DECIMAL.search(text):
         last = len(text) - 1
         out = [i for i in out
