@@ -19,6 +19,11 @@ negation, question or context checks), so it does less work per hit than the eng
 Times are CPU time of this process (time.process_time), pinned to one core; engine and naive run
 interleaved, in chunks of 500 utterances, and each chunk counts with the best of --repeat rounds
 (the machine may be shared and loaded: a short chunk is more often undisturbed than a whole pass).
+
+Besides, where the engine's time goes: its CPU time per utterance on each of three paths, the
+distinct utterances split by what the gate made of them (no trigger literal at all; trigger
+literals, but settled by the gate; evaluated by the rules), each path's utterances timed as above.
+This is reported on a line of its own; the rates above are measured as before.
 """
 
 from __future__ import annotations
@@ -194,6 +199,23 @@ def _gated_out(eng, utts) -> tuple[float, float]:
     return sum(1 for a in ans if not a.hits) / n, sum(1 for a in ans if not a.live) / n
 
 
+def _paths(eng, distinct, repeat: int) -> dict:
+    """The engine's CPU microseconds per utterance (detect, as _engine_pass) on each path, with
+    the share of the distinct utterances that take it."""
+    groups: dict[str, list] = {"no_trigger": [], "gated_out": [], "evaluated": []}
+    for u in distinct:
+        a = eng.analyze(u)
+        groups["evaluated" if a.live else "gated_out" if a.hits else "no_trigger"].append(u)
+    out = {}
+    for name, us in groups.items():
+        if not us:
+            continue
+        reps = us * (CHUNK // len(us) + 1)
+        t = _chunked(lambda part: _engine_pass(eng, part), reps, repeat, CHUNK)
+        out[name] = {"share": round(len(us) / len(distinct), 3), "us_per_utt": round(t / len(reps) * 1e6, 1)}
+    return out
+
+
 def _one_core() -> str:
     try:
         cpus = sorted(os.sched_getaffinity(0))
@@ -222,7 +244,8 @@ def run(n: int, repeat: int = 5, scale=(1, 4, 10)) -> dict:
         res["corpora"][name] = {"utterances": len(utts), "distinct": len(items),
                                 "share_with_hits": round(hits / len(items), 3),
                                 "share_no_trigger": round(no_trigger, 3),
-                                "share_gated_out": round(settled, 3), **r}
+                                "share_gated_out": round(settled, 3), **r,
+                                "paths": _paths(eng, distinct, repeat)}
     calls = call_corpus()
     if calls:
         utts = _utts(calls, n)
@@ -279,6 +302,10 @@ def main() -> None:
         print(f"  naive per-rule loop, one regex per rule:   {c['naive_per_rule_alternation_utt_per_s']:>9,} utterances/s"
               f" -> engine {c['speedup_vs_naive']}x")
         print(f"  naive per-rule loop, one regex per phrase: {c['naive_per_pattern_utt_per_s']:>9,} utterances/s")
+        p = c.get("paths", {})
+        labels = {"no_trigger": "no trigger literal", "gated_out": "settled by the gate", "evaluated": "evaluated"}
+        print("  engine CPU per utterance by path: " + "; ".join(
+            f"{labels[k]} {v['us_per_utt']:g} us ({v['share']:.0%})" for k, v in p.items()))
     if "calls_call_level_utt_per_s" in res:
         print(f"[calls] engine incl. call-level checks: {res['calls_call_level_utt_per_s']:,} utterances/s")
     if "calls_with_similarity_utt_per_s" in res:
