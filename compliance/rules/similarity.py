@@ -120,17 +120,35 @@ def _ngrams(s: str, lo: int = NGRAMS[0], hi: int = NGRAMS[1]) -> Counter:
     return counts
 
 
+#: one character per role, put before each n-gram when the n-grams are kept apart by role
+_ROLE_TAG = {"agent": "\x01", "customer": "\x02", "unknown": "\x03"}
+
+
 @dataclass(frozen=True)
 class Featurizer:
     """What the model sees of an utterance: character n-grams of the role-prefixed, negation-marked
-    normalised text; optionally also n-grams of its pinyin layer (each Han character replaced by its
-    fuzzy syllable, compliance.rules.text.pinyin_layer) that hold a Han character, so an ASR
-    homophone (包本 for 保本) shares features with the word it stands for."""
+    normalised text, each n-gram tagged with the speaker's role (`by_role`), so that an agent's
+    "保本" and a customer's "保本" are different features -- in effect one model per role, sharing the
+    regularisation. Chosen by bench/similarity_cv.py: against n-grams shared by all roles, AUC over
+    every real row (out of fold) 0.900 -> 0.937, held-out G F1 0.84 -> 0.88 and H 0.83 -> 0.89 with
+    the rules, at no extra cost per utterance (shared + role-tagged n-grams: AUC 0.934 at twice the
+    features). Optionally also n-grams of the pinyin layer (each Han character replaced by its fuzzy
+    syllable, compliance.rules.text.pinyin_layer) that hold a Han character, so an ASR homophone
+    (包本 for 保本) shares features with the word it stands for."""
 
     ngrams: tuple = NGRAMS
     pinyin: tuple | None = None  # n-gram range over the pinyin layer
+    by_role: bool = True
 
     def __call__(self, text: str, role: str) -> Counter:
+        counts = self.grams(text, role)
+        if self.by_role:
+            tag = _ROLE_TAG[role if role in ROLES else "unknown"]
+            return Counter({tag + g: n for g, n in counts.items()})
+        return counts
+
+    def grams(self, text: str, role: str) -> Counter:
+        """The n-grams without the role tag (the model keeps one weight table per role instead)."""
         doc = features_text(text, role)
         counts = _ngrams(doc, *self.ngrams)
         if self.pinyin and not doc.isascii():
@@ -200,9 +218,17 @@ class SimilarityModel:
         self._idf = vec.idf_
         self._coef = binary.coef_[0]
         self._b = float(binary.intercept_[0])
-        #: n-gram -> (idf, idf * coefficient, idf²): what probability() needs, in one lookup
-        self._weights = {g: (float(self._idf[j]), float(self._idf[j] * self._coef[j]), float(self._idf[j]) ** 2)
-                         for g, j in self._index.items()}
+        #: per role, untagged n-gram -> (idf, idf * coefficient, idf²): what probability() needs, in
+        #: one lookup (with by_role, a feature's first character is its role tag)
+        tags = {t: r for r, t in _ROLE_TAG.items()} if featurizer.by_role else None
+        self._weights = {r: {} for r in ROLES}
+        for g, j in self._index.items():
+            w = (float(self._idf[j]), float(self._idf[j] * self._coef[j]), float(self._idf[j]) ** 2)
+            if tags is None:
+                for table in self._weights.values():
+                    table[g] = w
+            else:
+                self._weights[tags[g[0]]][g[1:]] = w
         bad = np.array([i for i, s in enumerate(samples) if s.violation and s.category], dtype=int)
         self.categories = sorted({samples[i].category for i in bad})
         self._cat_coef = None
@@ -231,8 +257,8 @@ class SimilarityModel:
 
     def probability(self, text: str, role: str) -> float:
         """The violation probability alone: pure Python over one dict, called for every utterance."""
-        counts = self.featurizer(text, role)
-        weights = self._weights
+        counts = self.featurizer.grams(text, role)
+        weights = self._weights[role if role in ROLES else "unknown"]
         # every known feature counted once (one dict lookup each; map/filter/sum run in C), then
         # the few repeated ones corrected to their sublinear tf 1 + log(tf)
         known = list(filter(None, map(weights.get, counts)))
