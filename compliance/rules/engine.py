@@ -119,6 +119,7 @@ class Compiled:
     elements: dict = field(default_factory=dict)  # name -> (Element, [lit ids], [compiled regex])
     el_pos: dict = field(default_factory=dict)  # name -> {lit id: first index in the element's list}
     el_id: dict = field(default_factory=dict)  # name -> an id unique in the engine
+    pack_id: str = ""
 
 
 def _roles(speaker: str) -> frozenset:
@@ -159,6 +160,7 @@ class Engine:
             for ents in self._lit_entries]
         self._unfiltered = [c for c in self.rules
                             if c.rule.kind == "utterance" and c.regexes and not c.has_keys]
+        self._cond_lids = frozenset().union(*(c.cond_lids for c in self.rules))
         self._rank = _char_rank([self._sample] + self._lit_text)
         # Three automata over the pinyin layer, each literal in one of them: trigger literals (and
         # call-scope context) run on every utterance; condition literals only when a trigger hit;
@@ -344,6 +346,7 @@ class Engine:
                       signal=pack.info.kind == "signal", context=bool(m and m.context),
                       context_none=bool(m and m.context_none), call_scope=bool(m and m.context_scope == "call"))
         self.rules.append(cr)
+        cr.pack_id = pack.id
         if rule.kind != "utterance":
             if rule.kind == "absence":
                 a = rule.absence
@@ -504,11 +507,12 @@ class Engine:
                 else:
                     if nh < 2:
                         continue
-                    if nh == 2 and (s_.translate(self._exact) != lit_ex  # exact_pinyin(seg) != exact_pinyin(lit)
-                                    or straddles_word(src if pure else norm, start, end + 1)):
+                    if nh == 2 and s_.translate(self._exact) != lit_ex:  # exact_pinyin(seg) != exact_pinyin(lit)
                         continue
                     if is_word(s_):
                         continue  # a real word that sounds alike (保障/包涨), not an ASR slip
+                    if nh == 2 and straddles_word(src if pure else norm, start, end + 1):
+                        continue
                     exact = False
                 if latin:
                     if norm is None:
@@ -607,11 +611,12 @@ class Engine:
                 if not exact:
                     if nh < 2:
                         continue
-                    if nh == 2 and (seg.translate(ex_tab) != lit_ex  # exact_pinyin(seg) != exact_pinyin(lit)
-                                    or straddles_word(norm, start, end + 1)):
+                    if nh == 2 and seg.translate(ex_tab) != lit_ex:  # exact_pinyin(seg) != exact_pinyin(lit)
                         continue
                     if is_word(seg):
                         continue  # a real word that sounds alike (保障/包涨), not an ASR slip
+                    if nh == 2 and straddles_word(norm, start, end + 1):
+                        continue
                 if latin and not _word_bounded(norm, start, end + 1):
                     continue
                 h = hits.get(lid)
@@ -690,11 +695,14 @@ class Engine:
         if not an.scanned & 2:
             self._scan(an, 1)
             hits = an.hits
+        # the literals seen that are some rule's condition (usually none): each rule's own
+        # condition literals are disjoint from the hits exactly when they are from these
+        cond_hit = self._cond_lids.intersection(hits)
         for ridx, v in view.items():
             cr = rules[ridx]
             if role not in cr.roles:
                 continue
-            if v is not None and cr.cond_lids.isdisjoint(hits):
+            if v is not None and cr.cond_lids.isdisjoint(cond_hit):
                 # none of the rule's none/all/context literals in the utterance: _conditions on
                 # empty lists, without building them
                 if cr.n_all:
@@ -1249,7 +1257,7 @@ def to_violation(cr: Compiled, utt: Utterance, norm: str, m: Match | None, reaso
         rule_id=rule.id, title=rule.title, category=rule.category, severity=rule.severity,
         start=round(start, 3), end=round(end, 3), speaker=utt.speaker, role=utt.role or "unknown",
         matched_text=matched, context=context, reason=reason, kind=kind,
-        utterance_index=utt.index, pack=cr.pack.id,
+        utterance_index=utt.index, pack=cr.pack_id or cr.pack.id,
         regulation=regulation, suggestion=rule.suggestion)
 
 

@@ -368,8 +368,13 @@ def _add_to_jieba(words) -> None:
             jieba.add_word(w, freq=200000)
 
 
+_jieba_module = None  # jieba once initialised (the import statements cost more than the look-ups)
+
+
 def _jieba():
-    global _jieba_ready
+    global _jieba_ready, _jieba_module
+    if _jieba_module is not None:
+        return _jieba_module
     import logging
 
     import jieba
@@ -379,6 +384,7 @@ def _jieba():
         jieba.initialize()
         _add_to_jieba(sorted(_jieba_words))
         _jieba_ready = True
+    _jieba_module = jieba
     return jieba
 
 
