@@ -66,14 +66,16 @@ def test_the_layer_lifts_recall_on_unseen_real_utterances(blind, rules_only):
     alone = evaluate(read_tsv(BLIND), rules_only)["overall"]
     both = evaluate(read_tsv(BLIND), blind)["overall"]
     assert both["recall"] >= alone["recall"] + 0.25, (alone, both)
-    assert both["recall"] >= 0.7 and both["precision"] >= 0.8, both
+    # measured: rules alone P 0.77 R 0.31; with the layer P 0.89 R 0.88 (role-kept n-grams, C 30)
+    assert both["recall"] >= 0.82 and both["precision"] >= 0.85, both
 
 
 def test_the_layer_on_the_newest_batch(blind_h, rules_only):
     """Batch H (211 rows), scored blind before it joined the corpus: rules alone P 0.844 R 0.362,
-    rules + layer P 0.839 R 0.695. It was then tuned on (rules from its misses, and the unknown-speaker
-    signal check): rules alone P 0.87 R 0.44, with a layer trained without H P 0.91 R 0.76. The floors
-    sit a little under those, so that a change that loses what H taught fails here."""
+    rules + layer P 0.839 R 0.695. It was then tuned on (rules from its misses, the unknown-speaker
+    signal check, n-grams kept apart by role): rules alone P 0.87 R 0.44, with a layer trained without
+    H P 0.93 R 0.85. The floors sit a little under those, so that a change that loses what H taught
+    fails here."""
     rows = read_tsv(NEWEST)
     # one SEC warning sentence is in the dev set as well (same label): the only row the layer has seen
     seen = {r.text for r in rows} & {s.text for s in blind_h.similarity.model.samples if s.source.startswith("real_")}
@@ -81,7 +83,7 @@ def test_the_layer_on_the_newest_batch(blind_h, rules_only):
     alone = evaluate(read_tsv(NEWEST), rules_only)["overall"]
     both = evaluate(rows, blind_h)["overall"]
     assert both["recall"] >= alone["recall"] + 0.25, (alone, both)
-    assert both["recall"] >= 0.72 and both["precision"] >= 0.87, both
+    assert both["recall"] >= 0.80 and both["precision"] >= 0.89, both
 
 
 def test_findings_explain_themselves(blind):
