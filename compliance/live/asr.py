@@ -145,19 +145,21 @@ class AsrWorker:
         self._transcriber = value
 
     def warm_up(self, stop: threading.Event | None = None) -> None:
-        """Load the model and run a short decode through each path the worker uses (one clip, and
-        a batch of two when batching is on): the first decode of a freshly loaded model pays for
-        allocations and lazy set-up that a stream should not see. Called from a background thread
-        at startup; decodes directly (the model takes concurrent calls), not through the queue."""
+        """Load the model and run it once the way the worker will (the encoder on a window, a
+        single and, with batching, a batch of two; a few decoder steps; the word alignment): the
+        first call of a freshly loaded model pays for allocations and lazy set-up that a stream
+        should not see. Not a whole decode of a made-up clip: whisper may hallucinate on it up to
+        its 448-token limit, through every fallback temperature (a minute of CPU). Called from a
+        background thread at startup, directly (the model takes concurrent calls), not through
+        the queue."""
         transcriber = self.transcriber
         if stop is not None and stop.is_set():
             return
-        rng = np.random.default_rng(0)
-        clip = (rng.standard_normal(SR) * 1e-3).astype(np.float32)  # 1 s of faint noise
-        tasks = [_Task(FINAL, 0, clip, 0, 0.0, "zh", lambda *_: None)]
-        decode_packs(transcriber, [tasks], self.options)
-        if self.options.batch_max > 1 and not (stop is not None and stop.is_set()):
-            decode_packs(transcriber, [tasks, tasks], self.options)
+        model = getattr(transcriber, "model", None)
+        if hasattr(model, "feature_extractor") and hasattr(model, "hf_tokenizer"):
+            _warm_whisper(model, self.options, getattr(transcriber, "beam_size", 5))
+        else:  # another engine: one short clip through its own transcribe
+            transcriber.transcribe(np.zeros(SR, dtype=np.float32), language="zh")
 
     def start(self) -> None:
         if self._threads:
@@ -365,6 +367,27 @@ class AsrWorker:
                         task.done(result, timing)
                     except Exception:
                         log.exception("live ASR callback failed")
+
+
+def _warm_whisper(model, options: DecodeOptions, default_beam: int = 5) -> None:
+    """One pass through each CTranslate2 call a live decode makes, on a second of silence, with the
+    decoder held to a few tokens (see AsrWorker.warm_up)."""
+    from faster_whisper.tokenizer import Tokenizer
+
+    fe = model.feature_extractor
+    clip = np.zeros(SR, dtype=np.float32)
+    model.transcribe(clip, language="zh", vad_filter=False)  # builds options and features; decodes nothing
+    frames = int(round(window_for(1.0, options.window_s) * SR / fe.hop_length))
+    f = fe(clip)[:, :frames]
+    f = np.pad(f, ((0, 0), (0, frames - f.shape[-1]))) if f.shape[-1] < frames else f
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="zh")
+    prompt = model.get_prompt(tokenizer, [], without_timestamps=False)
+    text = tokenizer.encode(" 好")
+    for n in sorted({1, 2 if options.batch_max > 1 else 1}):
+        encoded = model.encode(np.ascontiguousarray(np.stack([f] * n)))
+        model.model.generate(encoded, [list(prompt) for _ in range(n)], beam_size=options.beam_size or default_beam,
+                             max_length=len(prompt) + 4, return_scores=True, return_no_speech_prob=True)
+        model.model.align(encoded, tokenizer.sot_sequence, [list(text) for _ in range(n)], [frames] * n)
 
 
 def _pack_s(batch: list[_Task]) -> float:

@@ -102,16 +102,16 @@ class LiveHub:
             detector.add("CH0", 0, "agent", [Word(text="这款产品保本保收益", start=0.0, end=2.0)], "warm")
             detector.update()
             took["first_utterance_s"] = round(time.monotonic() - t0 - took["rules_s"], 2)
-        except Exception:
-            log.exception("live: warming the rule packs failed (they load on first use)")
+        except Exception as exc:  # e.g. a broken pack: the first stream reports it
+            log.warning("live: warming the rule packs failed (%s: %s); they load on first use", type(exc).__name__, exc)
         finally:
             self.rules_ready.set()
         t1 = time.monotonic()
         try:
             self.asr.warm_up(stop=self._stop)
             took["asr_s"] = round(time.monotonic() - t1, 2)
-        except Exception:
-            log.exception("live: warming the ASR model failed (it loads on first use)")
+        except Exception as exc:  # e.g. weights not installed: the first stream reports it
+            log.warning("live: warming the ASR model failed (%s: %s); it loads on first use", type(exc).__name__, exc)
         self.warm = took
         log.info("live: warmed up in %.1f s (%s)", time.monotonic() - t0, took)
         return took
