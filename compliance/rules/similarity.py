@@ -212,7 +212,10 @@ class SimilarityModel:
                               lowercase=False, dtype=np.float64)
         x = vec.fit_transform(docs)
         y = np.array([s.violation for s in samples])
-        binary = LogisticRegression(C=c, solver="liblinear", class_weight="balanced").fit(x, y)
+        # the dual problem: far fewer samples than n-grams, so it solves in a tenth of a second where
+        # the primal took two (same optimum to 1e-4); its coordinate order is random, hence the seed
+        binary = LogisticRegression(C=c, solver="liblinear", class_weight="balanced", dual=True,
+                                    max_iter=1000, random_state=0).fit(x, y)
         self.samples = samples
         self._index = vec.vocabulary_
         self._idf = vec.idf_
