@@ -199,6 +199,24 @@ def test_conditional_bu_jiu_is_not_negation(eng):
     assert {v.category for v in detect_text("不赔钱就天天举报", role="customer", packs=eng)} == {"customer_complaint"}
 
 
+@pytest.mark.parametrize("text,flagged", [
+    # a denial after the claim counts in the claim's own clause only, not in a reason given for it
+    ("For sure you will get some type of return because there's no such thing as a dry hole", True),
+    ("Returns are guaranteed? That is not true.", False),
+    # the next clause denying what the last one named (as 这是不对的 does in Chinese)
+    ("Guaranteed returns, that's not something we offer.", False),
+    ("Guaranteed returns do not exist, and nobody can promise them.", False),
+    ("Guaranteed returns, that's what you get.", True),
+    ("You get a guaranteed 8%, that's not bad at all.", True),
+    ("This fund is risk-free, nobody can lose money here.", True),
+    # "is there any other investment that guarantees…?" claims this one does
+    ("Is there any other investment today that guarantees you 8% for fifteen years?", True),
+    ("Is this investment guaranteed?", False),
+])
+def test_english_denials_and_rhetorical_questions(eng, text, flagged):
+    assert bool(cats(eng, text, lang="en")) is flagged
+
+
 # ------------------------------------------------------------------ the gate (one translate + one automaton pass)
 
 def _gateless(packs):

@@ -52,9 +52,14 @@ POST_NEG_EN = ("is a myth", "doesn't exist", "does not exist", "is not true", "i
                "is false", "is a lie", "is a red flag", "are a red flag", "is a scam",
                "are a scam", "is misleading", "is not something", "isn't something",
                "is not a thing", "that's not", "that is not", "no such thing",
-               "are misleading", "is a warning sign")
+               "are misleading", "is a warning sign", "do not exist", "don't exist")
+#: the next clause denies what the last one named: "Guaranteed returns, that's not something we offer"
+DENIAL_NEXT_EN = ("that's not", "that is not", "that isn't", "those are not", "those aren't", "which is not",
+                  "which isn't", "we don't offer", "we do not offer", "we can't promise", "we cannot promise",
+                  "we can't guarantee", "we cannot guarantee", "there is no such", "there's no such")
 
 _WORD = re.compile(r"[a-z][a-z']*")
+_CONJ_EN = re.compile(r"\b(?:because|cause|'cause|since|as|so|but|and|although|though|while|whereas)\b")
 
 
 def _alt(words, prefix: str = "") -> re.Pattern:
@@ -69,6 +74,8 @@ _POST_ANY_ZH = _alt([c for c in POST_NEG_ZH if len(c) >= 3])
 _DENIAL_ZH = _alt(DENIAL_NEXT_ZH, "^")
 _PSEUDO_EN = _alt(PSEUDO_NEG_EN)
 _POST_EN = _alt(POST_NEG_EN)
+_DENIAL_EN = _alt(DENIAL_NEXT_EN, r"^\s*")
+_NOT_ALL_EN = re.compile(r"\bnot (?:all|just|only|bad|a problem|an issue)\b")
 
 
 # "不X就Y": the 不 belongs to the condition, not to what follows 就 (不赔钱就天天举报).
@@ -109,8 +116,18 @@ def negation(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
     for w in words:
         if w in NEG_EN or w.endswith("n't"):
             return w
-    m = _POST_EN.search(text[end:min(ce, end + 30)])
-    return m.group(0) if m else None
+    tail = text[end:min(ce, end + 30)]
+    # a denial after the claim counts only in the claim's own clause: "a return, because there's no
+    # such thing as a dry hole" gives a reason, it does not deny the return
+    cut = _CONJ_EN.search(tail)
+    m = _POST_EN.search(tail[:cut.start()] if cut else tail)
+    if m:
+        return m.group(0)
+    if ce < len(text) and text[ce] == ",":
+        m = _DENIAL_EN.search(_mask(_NOT_ALL_EN.sub("_", text[ce + 1:ce + 30]), _PSEUDO_EN))
+        if m:
+            return m.group(0).strip()
+    return None
 
 
 # ------------------------------------------------------------------ questions
@@ -122,7 +139,10 @@ _Q_START_EN = re.compile(r"^\s*(is|are|was|were|do|does|did|can|could|will|would
                          r"may|might|has|have|isn't|aren't|doesn't|don't|won't|how|what|why|"
                          r"when|where|which|who)\b")
 _RHETORICAL_EN = ("what could go wrong", "why wouldn't you", "who wouldn't", "why would you not",
-                  "what are you waiting for", "why not")
+                  "what are you waiting for", "why not",
+                  # "is there any other investment that guarantees you 8%?" claims this one does
+                  "is there any other", "is there anything else", "where else can you", "where else will you",
+                  "where else could you", "what other investment", "can you name another", "can you find another")
 
 
 _RHET_ZH = _alt(_RHETORICAL_ZH)
