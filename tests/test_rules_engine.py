@@ -199,6 +199,12 @@ def test_conditional_bu_jiu_is_not_negation(eng):
     assert {v.category for v in detect_text("不赔钱就天天举报", role="customer", packs=eng)} == {"customer_complaint"}
 
 
+def test_money_falling_short_is_a_condition_not_a_negation(eng):
+    # 钱不够 negated what followed it, hiding "take a loan to buy"
+    assert cats(eng, "钱不够可以贷款买理财") == {"suitability_bypass"}
+    assert not cats(eng, "这个产品不够安全")  # a real 不够 is unaffected (no claim to deny here)
+
+
 @pytest.mark.parametrize("text,flagged", [
     # a denial after the claim counts in the claim's own clause only, not in a reason given for it
     ("For sure you will get some type of return because there's no such thing as a dry hole", True),

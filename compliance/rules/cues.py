@@ -27,6 +27,8 @@ PSEUDO_NEG_ZH = (
     "不客气", "别客气", "不就是", "不就", "不也是", "不都是",
     "未来", "别的", "别人", "别家", "别处", "无敌", "无与伦比", "不得了", "了不起", "不可思议", "非凡", "无数",
     "无限", "无所谓", "未曾想",
+    # the customer's money falling short is a condition, not a denial of what follows (钱不够可以贷款买)
+    "钱不够", "资金不够", "不够的话",
 )
 # Directly after the match (same clause): the claim is denied or called false.
 POST_NEG_ZH = ("已经退出", "退出市场", "不再发行", "已经停了", "不了", "不下来", "已经没有", "现在没有了", "早就没有了", "没有了", "已经不存在", "已经取消", "不再有",
