@@ -199,6 +199,14 @@ def test_conditional_bu_jiu_is_not_negation(eng):
     assert {v.category for v in detect_text("不赔钱就天天举报", role="customer", packs=eng)} == {"customer_complaint"}
 
 
+def test_only_an_imperative_dont_is_advice(eng):
+    # the speaker's own "I don't want…" is not advice to a listener; "Don't…" opening a sentence is
+    assert cats(eng, "I don't want to learn about annuities, I just want my money back",
+                role="customer", lang="en") == {"customer_complaint"}
+    assert cats(eng, "If they don't refund, I want my money back", role="customer", lang="en")
+    assert not cats(eng, "Don't worry about a refund, I just want my money back", role="customer", lang="en")
+
+
 def test_money_falling_short_is_a_condition_not_a_negation(eng):
     # 钱不够 negated what followed it, hiding "take a loan to buy"
     assert cats(eng, "钱不够可以贷款买理财") == {"suitability_bypass"}

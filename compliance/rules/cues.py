@@ -218,6 +218,7 @@ _META_EN = _alt(META_EN)
 _META_AFTER_ZH = _alt(META_AFTER_ZH)
 _ADVICE_ZH = _alt(ADVICE_ZH)
 _ADVICE_EN = _alt(ADVICE_EN)
+_IMPERATIVE_EN = frozenset({"do not ", "don't "})
 
 
 def meta(text: str, start: int, end: int, zh: bool, advice: bool = False) -> str | None:
@@ -237,8 +238,15 @@ def meta(text: str, start: int, end: int, zh: bool, advice: bool = False) -> str
             return m.group(0)
     if not advice:
         return None
-    m = (_ADVICE_ZH if zh else _ADVICE_EN).search(text, ss, start)
-    return m.group(0) if m else None
+    if zh:
+        m = _ADVICE_ZH.search(text, ss, start)
+        return m.group(0) if m else None
+    for m in _ADVICE_EN.finditer(text, ss, start):
+        # "don't" / "do not" advise only as an imperative ("Don't share the code…"), not in the
+        # speaker's own "I don't want to learn about annuities, I just want my money back"
+        if m.group(0) not in _IMPERATIVE_EN or text[ss:m.start()].strip(" ,") in ("", "please", "so", "and", "but"):
+            return m.group(0)
+    return None
 
 
 _HEARSAY_ZH = _alt(HEARSAY_ZH)
