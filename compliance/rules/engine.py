@@ -504,16 +504,10 @@ class Engine:
                     s_ = norm[start:end + 1]
                 if s_ == lit:
                     exact = True
-                else:
-                    if nh < 2:
-                        continue
-                    if nh == 2 and s_.translate(self._exact) != lit_ex:  # exact_pinyin(seg) != exact_pinyin(lit)
-                        continue
-                    if is_word(s_):
-                        continue  # a real word that sounds alike (保障/包涨), not an ASR slip
-                    if nh == 2 and straddles_word(src if pure else norm, start, end + 1):
-                        continue
+                elif self._asr_slip(s_, nh, lit_ex, src if pure else norm, start, end + 1):
                     exact = False
+                else:
+                    continue
                 if latin:
                     if norm is None:
                         norm = an.norm
@@ -597,10 +591,22 @@ class Engine:
         if auto is not None:
             self._scan_with(an, auto)
 
+    def _asr_slip(self, seg: str, nh: int, lit_ex: str, text: str, start: int, end: int) -> bool:
+        """Whether `seg`, found on the pinyin layer where the literal's characters are not, is an ASR
+        slip for the literal: long enough (`nh` Han characters) to judge, for two characters the same
+        exact pinyin (`lit_ex`), not a real word that sounds alike (保障/包涨), and for two characters
+        not straddling a word boundary of `text`. Called only off the exact-match path."""
+        if nh < 2:
+            return False
+        if nh == 2 and seg.translate(self._exact) != lit_ex:  # exact_pinyin(seg) != exact_pinyin(lit)
+            return False
+        if is_word(seg):
+            return False
+        return not (nh == 2 and straddles_word(text, start, end))
+
     def _scan_with(self, an: Analyzed, auto) -> None:
         norm = None
         hits = an.hits
-        ex_tab = self._exact
         for end, (n, ents) in auto.iter(an.layer):
             if norm is None:
                 norm = an.norm
@@ -608,15 +614,8 @@ class Engine:
             seg = norm[start:end + 1]
             for lid, lit, nh, latin, lit_ex in ents:
                 exact = seg == lit
-                if not exact:
-                    if nh < 2:
-                        continue
-                    if nh == 2 and seg.translate(ex_tab) != lit_ex:  # exact_pinyin(seg) != exact_pinyin(lit)
-                        continue
-                    if is_word(seg):
-                        continue  # a real word that sounds alike (保障/包涨), not an ASR slip
-                    if nh == 2 and straddles_word(norm, start, end + 1):
-                        continue
+                if not exact and not self._asr_slip(seg, nh, lit_ex, norm, start, end + 1):
+                    continue
                 if latin and not _word_bounded(norm, start, end + 1):
                     continue
                 h = hits.get(lid)
