@@ -130,9 +130,9 @@ class WhisperTranscriber:
         out: list[Segment] = []
         lang = info.language
         for seg in segments:
-            words = [self._word(w, lang) for w in (seg.words or [])]
-            words = [w for w in words if w.text]
-            text = join_words([w.text for w in words]) if words else self._text(seg.text, lang)
+            words = [w for w in (whisper_word(x.word, x.start, x.end, x.probability, lang) for x in seg.words or [])
+                     if w.text]
+            text = join_words([w.text for w in words]) if words else whisper_text(seg.text, lang)
             if not text:
                 continue
             out.append(Segment(start=float(seg.start), end=float(seg.end), text=text, words=words))
@@ -140,11 +140,15 @@ class WhisperTranscriber:
                 progress(float(seg.end))
         return Transcript(language=lang, language_probability=float(info.language_probability), segments=out)
 
-    @staticmethod
-    def _text(text: str, language: str) -> str:
-        text = text.strip()
-        return to_simplified(text) if language == "zh" else text
 
-    def _word(self, word, language: str) -> Word:
-        return Word(text=self._text(word.word, language), start=round(float(word.start), 3),
-                    end=round(float(word.end), 3), probability=round(float(word.probability), 4))
+def whisper_text(text: str, language: str) -> str:
+    """Whisper's text as ours: stripped, and Simplified for Chinese (whisper often writes Traditional)."""
+    text = text.strip()
+    return to_simplified(text) if language == "zh" else text
+
+
+def whisper_word(text: str, start, end, probability, language: str) -> Word:
+    """One faster-whisper word as ours (the post-call transcriber and the live decoder both use it);
+    its text may come back empty (a lone space or punctuation token): callers drop those."""
+    return Word(text=whisper_text(text, language), start=round(float(start), 3), end=round(float(end), 3),
+                probability=round(float(probability), 4))

@@ -6,8 +6,8 @@ idle (`busy_fraction`), and dropped when stale.
 Live decodes are cheaper than post-call ones: whisper's encoder normally runs on a 30 s window
 whatever the clip's length, which is most of the cost of a short utterance; the live path pads a
 clip only to `DecodeOptions.window_s` (10 s by default, growing in 5 s steps for longer clips) and
-decodes with beam 1 (Settings.live_asr_window_s, live_beam_size; bench/stream.py --phases cer gives
-the accuracy cost).
+decodes with a smaller beam (2 by default; Settings.live_asr_window_s, live_beam_size;
+bench/stream.py --phases cer gives the accuracy cost).
 
 The worker measures its own lag (how long the oldest waiting final has waited, and the backlog in
 seconds of decoding, from the measured speed), which the hub uses to refuse new streams and to
@@ -26,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..transcribe import whisper_word
 from ..types import Word
 from .vad import SR
 
@@ -439,8 +440,6 @@ def _decode(transcriber, clip: np.ndarray, language: str | None,
     if model is None or not hasattr(model, "transcribe"):
         transcript = transcriber.transcribe(clip, language=language)
         return list(transcript.words), transcript.language
-    from ..textnorm import to_simplified
-
     options = options or DecodeOptions()
     window = window_for(len(clip) / SR, options.window_s)
     if window < FULL_WINDOW_S and hasattr(model, "feature_extractor"):
@@ -451,15 +450,8 @@ def _decode(transcriber, clip: np.ndarray, language: str | None,
                                       word_timestamps=True, vad_filter=False, condition_on_previous_text=False,
                                       initial_prompt=getattr(transcriber, "prompt", None))
     lang = info.language
-    words = []
-    for seg in segments:
-        for w in seg.words or []:
-            text = w.word.strip()
-            if lang == "zh":
-                text = to_simplified(text)
-            if text:
-                words.append(Word(text=text, start=round(float(w.start), 3), end=round(float(w.end), 3),
-                                  probability=round(float(w.probability), 4)))
+    words = [w for w in (whisper_word(x.word, x.start, x.end, x.probability, lang)
+                         for seg in segments for x in seg.words or []) if w.text]
     return words, lang
 
 
@@ -568,8 +560,6 @@ def _decode_many(transcriber, clips: list[np.ndarray], language: str,
     from faster_whisper.tokenizer import Tokenizer
     from faster_whisper.transcribe import get_compression_ratio
 
-    from ..textnorm import to_simplified
-
     model = transcriber.model
     fe = model.feature_extractor
     window = window_for(max(len(c) for c in clips) / SR, options.window_s)
@@ -646,13 +636,8 @@ def _decode_many(transcriber, clips: list[np.ndarray], language: str,
         for seg in segments:
             if seg["start"] == seg["end"] or not tokenizer.decode(seg["tokens"]).strip():
                 continue
-            for w in seg.get("words") or []:
-                text = w["word"].strip()
-                if language == "zh":
-                    text = to_simplified(text)
-                if text:
-                    words.append(Word(text=text, start=round(float(w["start"]), 3), end=round(float(w["end"]), 3),
-                                      probability=round(float(w["probability"]), 4)))
+            words += [w for x in seg.get("words") or []
+                      if (w := whisper_word(x["word"], x["start"], x["end"], x["probability"], language)).text]
         out[i] = (words, language)
     return out
 

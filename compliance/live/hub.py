@@ -36,7 +36,7 @@ class LiveHub:
         self.publish_utterances = True
         options = DecodeOptions(window_s=float(s.live_asr_window_s), beam_size=int(s.live_beam_size),
                                 pack_max_s=float(s.live_pack_max_s),
-                                batch_max=max(1, int(getattr(s, "live_batch_max", 1))))
+                                batch_max=max(1, int(s.live_batch_max)))
         self.asr = AsrWorker(self._make_transcriber, options=options)
         if transcriber is not None:
             self.asr.transcriber = transcriber
@@ -44,7 +44,7 @@ class LiveHub:
         self._rules_lock = threading.Lock()
         #: warm the models at startup (Settings.live_warmup); `rules_ready` is set once the rule
         #: packs and their similarity layer are built (at once when not warming: built on first use)
-        self.warmup = bool(getattr(s, "live_warmup", True))
+        self.warmup = bool(s.live_warmup)
         self.rules_ready = threading.Event()
         self.warm: dict = {}  # what the warm-up did and how long each part took
         self._warmer: threading.Thread | None = None
