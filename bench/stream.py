@@ -196,6 +196,7 @@ def score(run: dict, truth: dict) -> dict:
         rows.append({"call": run["id"], "category": v["category"], "start": v["start"], "end": v["end"],
                      "text": v["text"], "alerted": first is not None, "delay_s": delay,
                      "in_summary": bool(final), "rule_id": first["rule_id"] if first else None,
+                     "early": bool(first and first.get("early")),
                      "breakdown": breakdown(run, first, v, delay)})
     live = [a for a in alerts if a["alert_id"] not in retracted]
     false = [a for a in live if not any(a["category"] == v["category"] and
@@ -203,7 +204,9 @@ def score(run: dict, truth: dict) -> dict:
     traps = [a for a in false if any(overlaps(a, m, 0.0) for m in truth.get("must_not_flag", []))]
     waits = [e.get("asr_wait_s", 0.0) for e in run["events"] if e["type"] == "utterance"]
     warnings = [e for e in run["events"] if e["type"] == "warning" and e.get("code") == "behind"]
+    early = [a for a in alerts if a.get("early")]
     return {"rows": rows, "false_alerts": [(a["rule_id"], a["category"], a["start"], a["matched_text"]) for a in false],
+            "early": len(early), "early_withdrawn": sum(a["alert_id"] in retracted for a in early),
             "trap_hits": len(traps), "asr_wait_p95": pct(waits, 0.95), "behind_warnings": len(warnings)}
 
 
@@ -222,7 +225,7 @@ def batch_counts(before: dict, after: dict) -> dict:
 
 
 def phase_latency(server: Server, calls: list[str]) -> dict:
-    rows, false, traps, per_call = [], [], 0, []
+    rows, false, traps, per_call, early, withdrawn = [], [], 0, [], 0, 0
     before, audio_s = asr_counters(server), 0.0
     for cid in calls:
         data, channels, truth = load_call(cid)
@@ -232,6 +235,8 @@ def phase_latency(server: Server, calls: list[str]) -> dict:
         rows += s["rows"]
         false += s["false_alerts"]
         traps += s["trap_hits"]
+        early += s["early"]
+        withdrawn += s["early_withdrawn"]
         per_call.append({"call": cid, "planted": len(s["rows"]), "alerted": sum(r["alerted"] for r in s["rows"]),
                          "false_alerts": len(s["false_alerts"]), "asr_wait_p95": s["asr_wait_p95"],
                          "behind_warnings": s["behind_warnings"]})
@@ -253,7 +258,8 @@ def phase_latency(server: Server, calls: list[str]) -> dict:
             "recall_summary": round(sum(r["in_summary"] for r in rows) / max(1, len(rows)), 3),
             "delay_median_s": pct(delays, 0.5), "delay_p95_s": pct(delays, 0.95), "delay_max_s": pct(delays, 1.0),
             "utterance_delay_median_s": pct(utt_delays, 0.5), "utterance_delay_p95_s": pct(utt_delays, 0.95),
-            "false_alerts": len(false), "must_not_flag_hits": traps, "per_call": per_call, "violations": rows,
+            "false_alerts": len(false), "must_not_flag_hits": traps, "early_alerts": early,
+            "early_withdrawn": withdrawn, "per_call": per_call, "violations": rows,
             "false_alert_list": false}
 
 
@@ -548,7 +554,10 @@ def main() -> None:
         print(f"alert delay median {lat['delay_median_s']} s, p95 {lat['delay_p95_s']} s (utterance-level: median "
               f"{lat['utterance_delay_median_s']} s, p95 {lat['utterance_delay_p95_s']} s); recall "
               f"{lat['alerted']}/{lat['planted']} = {lat['recall']} (summary {lat['recall_summary']}); "
-              f"false alerts {lat['false_alerts']} ({lat['must_not_flag_hits']} on must-not-flag traps)")
+              f"false alerts {lat['false_alerts']} ({lat['must_not_flag_hits']} on must-not-flag traps); early alerts "
+              f"(at a clause pause) {lat.get('early_alerts', 0)}, {lat.get('early_withdrawn', 0)} withdrawn by the "
+              f"final words, {sum(r.get('early', False) for r in lat['violations'])} planted violations first "
+              "alerted early")
     if "capacity" in results:
         c = results["capacity"]
         print(f"sustained real-time streams: {c['sustained_realtime_streams']} "

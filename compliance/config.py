@@ -82,6 +82,13 @@ class Settings:
     #: live_cut_silence_s, so what was said is final soon after it was said (0: off)
     live_cut_after_s: float = 3.0
     live_cut_silence_s: float = 0.25
+    #: live early alerts: a pause this long (seconds) inside an utterance still being spoken gets
+    #: what was said so far decoded and checked by the rules, so an offending clause is alerted at
+    #: its own pause; the final words confirm or withdraw the alert (0: off)
+    live_early_pause_s: float = 0.15
+    #: ... only while the ASR worker is idle and was busy at most this share of the last 10 s
+    #: (early decodes use idle time; a final arriving meanwhile waits for one bounded decode at most)
+    live_early_max_busy: float = 0.6
     #: live VAD: longest utterance; a longer one is cut at its longest pause
     live_max_segment_s: float = 12.0
     #: up to this many packs of waiting finals (from any streams) are decoded as one batch: one

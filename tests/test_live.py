@@ -112,6 +112,36 @@ def test_stream_gives_the_post_call_violations(tmp_path, shared, whisper):
     assert len(detail["post_call"]["confirmed"]) == len(linked)
 
 
+def test_early_alert_at_a_clause_pause_before_the_utterance_is_final(tmp_path, shared, whisper):
+    """Streamed at 1x, an offending clause in the middle of a turn is alerted at its own pause
+    (`early`), before the utterance holding it is final; every early alert is then either borne out
+    by the final words (it stays, and the summary has it) or withdrawn, never alerted twice."""
+    from compliance.live.client import pcm16, stream_pcm
+
+    app, tokens, _engine = _app(tmp_path, whisper, workers=False)
+    data, channels = pcm16(shared / "audio" / "calls" / f"{CALL}.stereo.flac")
+    events = []
+    with LiveServer(app) as server:  # the first 27 s: 保本保收益, then 肯定能拿到5% mid-turn
+        summary = stream_pcm(server.url, tokens["qa"], data[:27 * 16000 * 4], channels=channels, realtime=True,
+                             on_event=events.append)
+    assert summary is not None
+    alerts = [e for e in events if e["type"] == "violation"]
+    early = [a for a in alerts if a["early"]]
+    assert early, alerts
+    withdrawn = {e["alert_id"] for e in events if e["type"] == "retracted"}
+    final = summary["violations"]
+    for a in early:
+        # sent before the utterance holding its last words was final
+        holder = [e for e in events if e["type"] == "utterance" and e["role"] == a["role"]
+                  and e["start"] - 0.5 <= a["end"] <= e["end"] + 0.5]
+        assert holder and events.index(a) < events.index(holder[0]), (a, holder)
+        if a["alert_id"] not in withdrawn:
+            assert _match([a], final), (a, final)
+        twice = [b for b in alerts if b is not a and b["rule_id"] == a["rule_id"] and b["alert_id"] not in withdrawn
+                 and b["matched_text"] == a["matched_text"] and abs(b["start"] - a["start"]) < 1.0]
+        assert not twice, (a, twice)
+
+
 def test_dropped_connection_keeps_the_audio(tmp_path, shared, whisper):
     """The client vanishes after 20 s: all it sent is stored, byte for byte, as an incomplete call."""
     import wave

@@ -452,3 +452,118 @@ def test_no_warm_up_when_switched_off(tmp_path, monkeypatch):
         assert counts == {"packs": 0, "train": 0, "decode": 0, "load": 0, "analyze": 0}  # built on first use instead
     finally:
         hub.shutdown()
+
+
+def test_vad_reports_the_clause_pauses_a_turn_went_on_after(shared):
+    """probe_pause_s: a pause inside a segment is reported once, as speech resumes, with the speech
+    before it; a pause that ends the segment is not (its final is on the way)."""
+    from compliance.ingest import load_audio
+    from compliance.live.vad import SR, StreamingVad
+
+    audio = load_audio(shared / "audio" / "calls" / "dev07.stereo.flac")
+    gt = _gt(shared, "dev07")
+    x = audio.samples[0]
+    vad = StreamingVad(0, cut_after_s=3.0, cut_silence_s=0.25, probe_pause_s=0.15)
+    pauses, segs = [], []
+    for i in range(0, len(x), 1600):
+        segs += vad.feed(x[i:i + 1600])
+        p = vad.take_pause()
+        if p is not None:
+            pauses.append((p, (i + 1600) / SR))
+            assert vad.in_speech and vad.open_start == p[0]
+            assert vad.take_pause() is None  # once
+    segs += vad.flush()
+    assert len(pauses) >= 5
+    ends = [s.end for s in segs]
+    for (start, end), at in pauses:
+        assert any(s.start == start and s.end > end for s in segs)  # the segment went on past it
+        assert end not in ends
+        assert at - end / SR < 0.6  # reported soon after the pause began
+    # "这个保险就是存钱，" (a planted violation mid-turn, 0.24 s before the next clause) ends at a pause
+    clause_end = next(c["end"] for t in gt["turns"] for c in t["segments"] if c["text"].startswith("这个保险就是存钱"))
+    assert any(abs(end / SR - 0.15 - clause_end) < 0.1 for (_s, end), _at in pauses)
+    # off by default: nothing reported
+    quiet = StreamingVad(0, cut_after_s=3.0)
+    for i in range(0, len(x), 1600):
+        quiet.feed(x[i:i + 1600])
+        assert quiet.take_pause() is None
+
+
+def _words(text, start, step=0.2):
+    from compliance.types import Word
+
+    return [Word(ch, round(start + i * step, 3), round(start + (i + 1) * step, 3)) for i, ch in enumerate(text)]
+
+
+def test_early_alerts_are_confirmed_or_withdrawn_by_the_final_words():
+    from compliance.detect import load_packs
+    from compliance.live.detector import LiveDetector
+
+    live = LiveDetector(load_packs(), "zh")
+    seg = (0, 16000)
+    early = live.probe("CH0", 0, "agent", _words("这款产品保本保收益", 1.0), seg)
+    assert {v.rule_id for v in early} >= {"ZH-GP-001"}
+    assert not [v for v in early if v.rule_id.startswith("SIM.")]
+    assert live.probe("CH0", 0, "agent", _words("这款产品保本保收益", 1.0), seg) == []  # alerted once
+    # a final of the other speaker meanwhile: the early alerts stand (their segment is still open)
+    live.add("CH1", 1, "customer", _words("嗯", 2.0), "u1")
+    live.settle((1, 30000))
+    assert live.update() == ([], [])
+    # the final words say it again, a little later (another decode): confirmed, not alerted twice
+    live.add("CH0", 0, "agent", _words("这款产品保本保收益，您放心", 1.3), "u2")
+    live.settle(seg)
+    new, gone = live.update()
+    assert gone == [] and not {v.rule_id for v in new} & {v.rule_id for v in early}
+    assert live.update() == ([], [])
+    assert {v.rule_id for v in live.evaluate(call_level=False)} >= {v.rule_id for v in early}
+    assert live.probe("CH0", 0, "agent", _words("保本保收益", 1.3), seg) == []  # settled: no more early alerts
+
+    # the final words deny it: withdrawn
+    other = LiveDetector(load_packs(), "zh")
+    seg = (0, 320000)
+    early = other.probe("CH0", 0, "agent", _words("这款产品保本保收益", 20.0), seg)
+    assert early
+    other.add("CH0", 0, "agent", _words("这款产品不保本，也不保证收益，投资须谨慎", 20.0), "u1")
+    other.settle(seg)
+    new, gone = other.update()
+    assert {v.rule_id for _k, v in gone} == {v.rule_id for v in early}
+    assert not [v for v in new if v.rule_id in {e.rule_id for e in early}]
+
+
+def test_partial_decodes_are_one_bounded_pass_finals_keep_the_fallback():
+    """A partial (an utterance cut at a pause, which whisper may loop on) is decoded once at
+    temperature 0 with a token budget for its length; a final gets whisper's usual options."""
+    import threading
+    from types import SimpleNamespace
+
+    from compliance.live.asr import FINAL, PARTIAL, TOKENS_PER_S, AsrWorker, DecodeOptions
+
+    calls = []
+
+    class Model:  # faster-whisper's transcribe signature, no feature extractor: the plain path
+        def transcribe(self, clip, **kw):
+            calls.append((len(clip), kw))
+            return iter([]), SimpleNamespace(language="zh")
+
+    worker = AsrWorker(lambda: SimpleNamespace(model=Model(), beam_size=5), options=DecodeOptions(beam_size=2))
+    done = threading.Event()
+    answers = []
+
+    def answer(result, _timing):
+        answers.append(result)
+        if len(answers) == 2:
+            done.set()
+
+    worker.submit(FINAL, np.zeros(3 * 16000, dtype=np.float32), 0, 0.0, "zh", answer)
+    worker.submit(PARTIAL, np.zeros(2 * 16000, dtype=np.float32), 0, 0.0, "zh", answer)
+    worker.start()
+    try:
+        assert done.wait(10)
+    finally:
+        worker.stop()
+    (n_final, final), (n_partial, partial) = calls
+    assert n_final == 3 * 16000 and n_partial == 2 * 16000
+    assert "temperature" not in final and "max_new_tokens" not in final and final["beam_size"] == 2
+    assert partial["temperature"] == 0.0 and partial["max_new_tokens"] == 2 * TOKENS_PER_S + 8
+    assert partial["beam_size"] == 2 and partial["word_timestamps"]
+    assert worker.options.fallback and not worker.partial_options.fallback

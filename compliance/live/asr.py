@@ -16,6 +16,7 @@ warn streams that the server is behind."""
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import math
 import logging
@@ -41,6 +42,9 @@ FINAL, PARTIAL = 0, 1
 #: 28 s pack in a 30 s window costs more per second than separate 10 s windows.
 PACK_MAX_S = 28.0
 PACK_GAP_S = 0.3
+#: most tokens a partial decode (DecodeOptions.fallback False) may give per second of audio (speech
+#: runs at about 4-6 Chinese characters or 2-4 English words a second)
+TOKENS_PER_S = 12
 #: whisper's own window, seconds
 FULL_WINDOW_S = 30.0
 #: encoder windows grow in steps of this many seconds to fit a longer clip
@@ -59,6 +63,11 @@ class DecodeOptions:
     pack_max_s: float = 0.0
     #: packs decoded together as one batch (Settings.live_batch_max; 1: one decode per pack)
     batch_max: int = 1
+    #: False: one greedy-temperature pass, no fallback to higher temperatures, and at most
+    #: TOKENS_PER_S tokens a second of audio: a partial decode (of an utterance cut at a pause in
+    #: mid-sentence, which whisper may loop on) costs one bounded pass, so that a final arriving
+    #: meanwhile waits little; the final decode of the same words has the full treatment
+    fallback: bool = True
 
     @property
     def pack_limit_s(self) -> float:
@@ -130,6 +139,11 @@ class AsrWorker:
         self.batched = 0  # packs decoded in them
         self.redone = 0  # packs of a batch decoded again alone (unfinished or low-confidence output)
         self._load_lock = threading.Lock()
+
+    @property
+    def partial_options(self) -> DecodeOptions:
+        """How partial decodes go: one bounded pass (see DecodeOptions.fallback)."""
+        return dataclasses.replace(self.options, fallback=False)
 
     @property
     def transcriber(self):
@@ -320,7 +334,8 @@ class AsrWorker:
             t0 = time.monotonic()
             redone = 0
             try:
-                results = decode_packs(self.transcriber, packs, self.options)
+                options = self.options if packs[0][0].priority == FINAL else self.partial_options
+                results = decode_packs(self.transcriber, packs, options)
                 redone = getattr(results, "redone", 0)
             except Exception as exc:  # a decoding failure must not kill the worker
                 log.exception("live ASR failed")
@@ -343,8 +358,8 @@ class AsrWorker:
             else:
                 self.partials += 1
                 self.partial_busy_s += took
-            if audio_s > 0.5 and not isinstance(results[0][0][0], Exception):
-                self._learn(audio_s, took)
+            if final and audio_s > 0.5 and not isinstance(results[0][0][0], Exception):
+                self._learn(audio_s, took)  # the lag is the finals' (partials are bounded, and optional)
             window = window_for(max(_pack_s(p) for p in packs), self.options.window_s)
             for batch, batch_results in zip(packs, results):
                 for task, (words, lang) in zip(batch, batch_results):
@@ -446,9 +461,11 @@ def _decode(transcriber, clip: np.ndarray, language: str | None,
         frames = int(round(window * SR / model.feature_extractor.hop_length))
         model = _Windowed(model, frames)
     beam = options.beam_size or getattr(transcriber, "beam_size", 5)
+    bounded = {} if options.fallback else {"temperature": 0.0,
+                                           "max_new_tokens": int(TOKENS_PER_S * len(clip) / SR) + 8}
     segments, info = model.transcribe(clip, language=language, beam_size=beam,
                                       word_timestamps=True, vad_filter=False, condition_on_previous_text=False,
-                                      initial_prompt=getattr(transcriber, "prompt", None))
+                                      initial_prompt=getattr(transcriber, "prompt", None), **bounded)
     lang = info.language
     words = [w for w in (whisper_word(x.word, x.start, x.end, x.probability, lang)
                          for seg in segments for x in seg.words or []) if w.text]

@@ -9,7 +9,14 @@ kept; call-level rules (absence, ordering, window) re-run over everything said s
 
 `LiveDetector.update()` returns (new, gone): alerts to raise now, and earlier provisional alerts
 that no longer hold (a mandatory disclosure read after the anchor, an utterance that grew and is
-now negated)."""
+now negated).
+
+`LiveDetector.probe()` checks the words of an utterance still being spoken (decoded at a clause
+pause) as if they were final: an offending clause is alerted at its own pause instead of when the
+speaker stops. Such an early alert stands until its segment's final words arrive (`settle`); then
+the next `update()` keeps it if the final words raise the same rule at the same place (within
+EARLY_MATCH_S), and withdraws it otherwise (the clause was questioned or denied after the pause,
+or the final decode heard something else)."""
 
 from __future__ import annotations
 
@@ -20,6 +27,8 @@ from ..transcribe import join_words
 from ..types import Utterance, Violation, Word
 
 CALL_LEVEL_KINDS = ("absence", "ordering")
+#: an early alert is confirmed by a final finding of the same rule this close to it (seconds)
+EARLY_MATCH_S = 1.0
 
 
 def violation_key(v: Violation, whole_call: frozenset = frozenset()) -> tuple:
@@ -55,6 +64,11 @@ class LiveDetector:
         self._open: dict[str, _Turn] = {}  # speaker -> its latest turn
         self._cache: dict[int, tuple[int, object]] = {}  # id(turn) -> (version, Analyzed)
         self.current: dict[tuple, Violation] = {}
+        #: early alerts (key -> the segment they were raised on) whose segment is not final yet
+        self.early: dict[tuple, tuple] = {}
+        self._settled: set[tuple] = set()
+        #: key of a final finding -> key of the early alert it confirmed (which stays its identity)
+        self._alias: dict[tuple, tuple] = {}
         self.whole_call = frozenset(cr.rule.id for cr in getattr(engine, "call_rules", [])
                                     if cr.rule.kind in CALL_LEVEL_KINDS)
 
@@ -93,13 +107,17 @@ class LiveDetector:
 
     def evaluate(self, call_level: bool = True) -> list[Violation]:
         """Everything the rules say about the call so far (what detect() would say)."""
+        return self._evaluate(self.turns, call_level)
+
+    def _evaluate(self, turns: list[_Turn], call_level: bool, scratch: _Turn | None = None) -> list[Violation]:
+        """The findings on `turns`; `scratch` (a turn being tried out) is analysed afresh and not cached."""
         from ..detect import violations_from
 
         eng = self.engine
-        order = sorted(self.turns, key=lambda t: (t.words[0].start, t.words[-1].end))
+        order = sorted(turns, key=lambda t: (t.words[0].start, t.words[-1].end))
         analyzed = []
         for i, turn in enumerate(order):
-            cached = self._cache.get(id(turn))
+            cached = self._cache.get(id(turn)) if turn is not scratch else None
             if cached is not None and cached[0] == turn.version:
                 an = cached[1]
                 an.utt.index = i
@@ -107,15 +125,78 @@ class LiveDetector:
                 u = turn.utterance(self.language)
                 u.index = i
                 an = eng.analyze(u)
-                self._cache[id(turn)] = (turn.version, an)
+                if turn is not scratch:
+                    self._cache[id(turn)] = (turn.version, an)
             analyzed.append(an)
         return violations_from(eng, analyzed, call_level=call_level)
 
+    def probe(self, speaker: str, channel: int | None, role: str, words: list[Word],
+              segment: tuple) -> list[Violation]:
+        """The rule findings `words` (what was said so far of an utterance still being spoken, on
+        `segment`) would raise if they were final, not alerted yet; they are recorded as early
+        alerts of `segment` (see the module's docstring). Similarity-layer findings and call-level
+        rules wait for the final words: a half-said utterance is too little for them."""
+        words = [w for w in words if w.text]
+        if not words or segment in self._settled:
+            return []
+        scratch = _Turn(speaker=speaker, channel=channel, role=role)
+        turns = list(self.turns)
+        turn = self._open.get(speaker)
+        if turn is not None and words[0].start - turn.words[-1].end < self.gap_s:
+            turns.remove(turn)
+            scratch.words = list(turn.words)
+        scratch.words += [Word(text=w.text, start=w.start, end=w.end, probability=w.probability, speaker=speaker,
+                               role=role) for w in words]
+        scratch.words.sort(key=lambda w: w.start)
+        turns.append(scratch)
+        t0 = words[0].start
+        out = []
+        for v in self._evaluate(turns, call_level=False, scratch=scratch):
+            if v.end < t0 or v.speaker != speaker or v.rule_id in self.whole_call or v.rule_id.startswith("SIM."):
+                continue
+            key = violation_key(v, self.whole_call)
+            if key in self.current or self._alias.get(key) in self.current or \
+                    self._confirms(v, self.current) is not None:
+                continue
+            self.current[key] = v
+            self.early[key] = segment
+            out.append(v)
+        return out
+
+    def settle(self, segment: tuple) -> None:
+        """`segment`'s final words are in (or it has none): the next update() judges its early alerts."""
+        self._settled.add(segment)
+
+    @staticmethod
+    def _confirms(v: Violation, pool: dict) -> tuple | None:
+        """The key of the finding in `pool` that `v` repeats: same rule and kind, within EARLY_MATCH_S."""
+        for k, a in pool.items():
+            if a.rule_id == v.rule_id and a.kind == v.kind and \
+                    max(a.start, v.start) - min(a.end, v.end) <= EARLY_MATCH_S:
+                return k
+        return None
+
     def update(self) -> tuple[list[Violation], list[tuple[tuple, Violation]]]:
-        """Re-evaluate; (violations not alerted yet, (key, violation) of alerts that no longer hold)."""
+        """Re-evaluate; (violations not alerted yet, (key, violation) of alerts that no longer hold).
+        Early alerts of segments not final yet are kept; a settled one is kept when a final finding
+        confirms it (that finding then goes by the early alert's key) and goes otherwise."""
         now = {}
         for v in self.evaluate():
-            now.setdefault(violation_key(v, self.whole_call), v)
+            k = violation_key(v, self.whole_call)
+            now.setdefault(self._alias.get(k, k), v)
+        for k, segment in list(self.early.items()):
+            if k in now:
+                continue
+            if segment not in self._settled:
+                now[k] = self.current[k]
+                continue
+            match = self._confirms(self.current[k], {x: v for x, v in now.items() if x not in self.current})
+            if match is not None:
+                self._alias[match] = k
+                now[k] = now.pop(match)
+        for k in list(self.early):
+            if self.early[k] in self._settled:
+                del self.early[k]
         new = [v for k, v in now.items() if k not in self.current]
         gone = [(k, v) for k, v in self.current.items() if k not in now]
         self.current = now

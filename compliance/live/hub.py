@@ -32,7 +32,11 @@ class LiveHub:
         self.max_lag_s = float(s.live_max_lag_s)
         #: the streaming VAD's cut (Settings.live_min_silence_s, live_cut_after_s, ...)
         self.vad_options: dict = {"min_silence_s": s.live_min_silence_s, "max_segment_s": s.live_max_segment_s,
-                                  "cut_after_s": s.live_cut_after_s, "cut_silence_s": s.live_cut_silence_s}
+                                  "cut_after_s": s.live_cut_after_s, "cut_silence_s": s.live_cut_silence_s,
+                                  "probe_pause_s": s.live_early_pause_s}
+        #: early alerts from clause pauses (Settings.live_early_pause_s, live_early_max_busy)
+        self.early_alerts = s.live_early_pause_s > 0
+        self.early_max_busy = float(s.live_early_max_busy)
         self.publish_utterances = True
         options = DecodeOptions(window_s=float(s.live_asr_window_s), beam_size=int(s.live_beam_size),
                                 pack_max_s=float(s.live_pack_max_s),

@@ -32,8 +32,10 @@ EVENT_TYPES = {
                  "(segment_end, cut_at: call seconds; asr_wait_s, asr_decode_s, batch, window_s: where the "
                  "time went)",
     "violation": "a rule hit, sent as soon as the utterance holding it is final (call-level ones "
-                 "are provisional until the summary)",
-    "retracted": "an earlier provisional alert no longer holds (e.g. the disclosure was read after all)",
+                 "are provisional until the summary), or `early`: at the clause pause after the offending "
+                 "words, while the speaker goes on (confirmed by the final words, or retracted)",
+    "retracted": "an earlier provisional or early alert no longer holds (e.g. the disclosure was read after "
+                 "all, or the final words do not bear an early alert out)",
     "warning": "the server is behind real time (lag_s), or a recoverable oddity",
     "error": "a bad frame or message (code, detail, fatal); the stream goes on unless fatal",
     "summary": "the end of the call: utterances, violations, missing disclosures, the post-call job",

@@ -30,6 +30,10 @@ PARTIAL_EVERY_S = 2.0
 #: PARTIAL_BUSY_OVER_S seconds: partials are a nicety, finals (and their alerts) must not wait
 PARTIAL_MAX_BUSY = 0.5
 PARTIAL_BUSY_OVER_S = 10.0
+#: a clause pause is worth an early decode once the segment holds this much speech, and this much
+#: more than at its last early decode
+PROBE_MIN_S = 0.8
+PROBE_STEP_S = 0.5
 WARN_EVERY_S = 5.0
 
 VIOLATION_FIELDS = ("rule_id", "title", "category", "severity", "kind", "start", "end", "speaker", "role",
@@ -83,6 +87,7 @@ class LiveSession:
         cut_after = hub.vad_options.get("cut_after_s") or 0.0
         self._partial_min_s = max(PARTIAL_MIN_S, cut_after + 1.0 if cut_after > 0 else 0.0)
         self._partial_busy = [False] * self.channels
+        self._probed = [(-1, 0)] * self.channels  # (segment start, end) of each channel's last early decode
         self._warned_at = 0.0
         self.closed = False
         self.utterances = 0
@@ -137,6 +142,9 @@ class LiveSession:
                 x = self.upsample[ch](x)
             for seg in self.vads[ch].feed(x):
                 self._final(seg)
+            pause = self.vads[ch].take_pause()
+            if pause is not None:
+                self._maybe_probe(ch, *pause)
             self._maybe_partial(ch)
         await self._check_lag()
 
@@ -182,9 +190,34 @@ class LiveSession:
         if not self.hub.asr.idle() or self.hub.asr.busy_fraction(PARTIAL_BUSY_OVER_S) > PARTIAL_MAX_BUSY:
             self._partial_at[ch] = now  # look again in PARTIAL_EVERY_S
             return
-        samples = vad.buffer.get(start, end)
+        self._submit_partial(ch, start, end)
+
+    def _maybe_probe(self, ch: int, start: int, end: int) -> None:
+        """A clause pause in the segment still being spoken on `ch`: decode what was said so far and
+        check it (an early alert, see LiveDetector.probe) when the ASR worker is idle and has been
+        busy at most `hub.early_max_busy` of the last seconds: finals come first, and one arriving
+        meanwhile waits for one bounded partial decode at most (AsrWorker.partial_options)."""
+        if self._partial_busy[ch] or self.closed or (end - start) / SR < PROBE_MIN_S:
+            return
+        last_start, last_end = self._probed[ch]
+        if last_start == start and (end - last_end) / SR < PROBE_STEP_S:
+            return
+        asr = self.hub.asr
+        if not asr.idle() or asr.busy_fraction(PARTIAL_BUSY_OVER_S) > self.hub.early_max_busy:
+            return
+        self._probed[ch] = (start, end)
+        self._partial_at[ch] = time.monotonic()
+        self._submit_partial(ch, start, end)
+
+    def _submit_partial(self, ch: int, start: int, end: int) -> None:
+        """Decode [start, end) of the segment still being spoken on `ch` (with the left context a
+        final gets) at partial priority; dropped if the segment ends before its turn comes (its
+        final is then queued ahead of it)."""
+        from .vad import Segment
+
+        vad = self.vads[ch]
+        samples, context, offset = final_clip(vad.buffer, Segment(ch, start, end))
         self._partial_busy[ch] = True
-        self._partial_at[ch] = now
 
         def stale() -> bool:
             return self.closed or vad.open_start != start
@@ -192,24 +225,30 @@ class LiveSession:
         def done(result, _timing):
             self.loop.call_soon_threadsafe(self._spawn, self._on_partial(ch, start, end, result))
 
-        self.hub.asr.submit(PARTIAL, samples, 0, start / SR, self.language, done, stale=stale)
+        self.hub.asr.submit(PARTIAL, samples, context, offset, self.language, done, stale=stale)
 
     async def _on_partial(self, ch: int, start: int, end: int, result) -> None:
         self._partial_busy[ch] = False
-        if isinstance(result, Exception) or self.vads[ch].open_start != start:
+        if isinstance(result, Exception):
             return
-        words, _lang = result
+        words, _lang = result[0], result[1]
         if not words:
             return
         speaker = f"CH{ch}" if self.channels == 2 else (self.speakers.last or "SPK0")
+        role = self.role_of(ch, speaker)
         from ..transcribe import join_words
 
-        await self.emit({"type": "partial", "channel": ch, "speaker": speaker, "role": self.role_of(ch, speaker),
-                         "start": round(start / SR, 3), "end": round(end / SR, 3),
-                         "text": join_words([w.text for w in words])})
+        if self.vads[ch].open_start == start and self.start.partials:
+            await self.emit({"type": "partial", "channel": ch, "speaker": speaker, "role": role,
+                             "start": round(start / SR, 3), "end": round(end / SR, 3),
+                             "text": join_words([w.text for w in words])})
+        if self.hub.early_alerts and not self.hub.rules_building():
+            for v in self.detector.probe(speaker, ch if self.channels == 2 else None, role, words, (ch, start)):
+                await self._alert(v, None, early=True)
 
     async def _on_final(self, seg, seg_id: str, result, timing: dict, cut_at: float) -> None:
         try:
+            self.detector.settle((seg.channel, seg.start))
             if isinstance(result, LookupError):  # dropped: the stream ended without waiting
                 return
             if isinstance(result, Exception):
@@ -229,6 +268,8 @@ class LiveSession:
                     self.detector.set_role(spk, role)
             role = self.role_of(ch, speaker)
             if not words:
+                if self.detector.early:  # early alerts of this segment the final words do not bear out
+                    await self._apply(*self.detector.update(), seg_id)
                 return
             from ..transcribe import join_words
 
@@ -245,11 +286,7 @@ class LiveSession:
                                         "asr_decode_s": round(timing["decode_s"], 3), "batch": timing["batch"],
                                         "window_s": timing["window_s"]}},
                             publish=self.hub.publish_utterances)
-            new, gone = self.detector.update()
-            for v in new:
-                await self._alert(v, seg_id)
-            for key, v in gone:
-                await self._retract(key, v)
+            await self._apply(*self.detector.update(), seg_id)
             del utt
         finally:
             self.pending -= 1
@@ -257,13 +294,19 @@ class LiveSession:
                 self._idle.set()
 
     # ------------------------------------------------------------------ alerts
-    async def _alert(self, v, seg_id: str) -> None:
+    async def _apply(self, new, gone, seg_id: str) -> None:
+        for v in new:
+            await self._alert(v, seg_id)
+        for key, v in gone:
+            await self._retract(key, v)
+
+    async def _alert(self, v, seg_id: str | None, *, early: bool = False) -> None:
         key = violation_key(v, self.detector.whole_call)
         self._alert_n += 1
         alert_id = f"{self.id[:8]}-{self._alert_n}"
         provisional = key in {(r, v.kind) for r in self.detector.whole_call}
         event = {"type": "violation", "alert_id": alert_id, "utterance_id": seg_id, "provisional": provisional,
-                 **violation_json(v), "delay_s": round(max(0.0, self.t - v.end), 3)}
+                 "early": early, **violation_json(v), "delay_s": round(max(0.0, self.t - v.end), 3)}
         self.alerts[key] = event
         self.hub.db(self._save_alert, alert_id, key, v, provisional, self.t)
         await self.emit(event, publish=True)
@@ -277,8 +320,10 @@ class LiveSession:
             return
         alert_id = event["alert_id"]
         self.hub.db(lambda: self._alert_db.get(alert_id) and self.hub.store.retract_alert(self._alert_db[alert_id]))
-        await self.emit({"type": "retracted", "alert_id": alert_id, "rule_id": v.rule_id,
-                         "reason": "no longer holds given what was said since"}, publish=True)
+        reason = "the utterance's final words do not bear it out" if event.get("early") else \
+            "no longer holds given what was said since"
+        await self.emit({"type": "retracted", "alert_id": alert_id, "rule_id": v.rule_id, "reason": reason},
+                        publish=True)
 
     # ------------------------------------------------------------------ end
     async def finish(self, *, complete: bool, status: str, wait_s: float = 600.0) -> dict:

@@ -7,7 +7,10 @@ speech segments: speech starts at a score >= `threshold`, ends once the score st
 `threshold - 0.15` for `min_silence_s`, or, once the segment is `cut_after_s` long, for the
 shorter `cut_silence_s` (a clause pause: a long turn is cut clause by clause, so what was said is
 final soon after it was said instead of when the speaker stops); a segment longer than
-`max_segment_s` is cut at its longest inner pause. Cost: about 0.5 % of one core per channel."""
+`max_segment_s` is cut at its longest inner pause. A pause of at least `probe_pause_s` that did
+not end the segment (the speaker went on) is reported (`take_pause`) as speech resumes: the live
+session may decode what was said before it and check it, so that an offending clause said in the
+middle of a turn is alerted at its own pause, not when the turn is cut. Cost: about 0.5 % of one core per channel."""
 
 from __future__ import annotations
 
@@ -97,7 +100,7 @@ class StreamingVad:
     def __init__(self, channel: int = 0, *, threshold: float = 0.5, min_silence_s: float = 0.5,
                  min_speech_s: float = 0.2, max_segment_s: float = 12.0, pad_s: float = 0.15,
                  min_cut_pause_s: float = 0.12, keep_s: float = 3.0, cut_after_s: float = 0.0,
-                 cut_silence_s: float = 0.25) -> None:
+                 cut_silence_s: float = 0.25, probe_pause_s: float = 0.0) -> None:
         self.channel = channel
         self.keep_s = keep_s
         self.threshold, self.neg = threshold, threshold - 0.15
@@ -106,6 +109,9 @@ class StreamingVad:
         self.cut_after = round(cut_after_s / WIN_S) if cut_after_s > 0 else 0
         self.cut_silence = min(self.min_silence, max(1, round(cut_silence_s / WIN_S)))
         self.min_speech = max(1, round(min_speech_s / WIN_S))
+        #: this many windows of silence inside a segment are a pause worth reporting (0: never)
+        self.probe_pause = max(1, round(probe_pause_s / WIN_S)) if probe_pause_s > 0 else 0
+        self._pause: tuple[int, int] | None = None  # (segment start window, speech end window)
         self.max_segment = round(max_segment_s / WIN_S)
         self.min_cut_pause = max(1, round(min_cut_pause_s / WIN_S))
         self.pad = int(pad_s * SR)
@@ -170,6 +176,8 @@ class StreamingVad:
                 self.in_speech, self._seg_start, self._last_speech = True, k, k
                 self._sil_start, self._pauses = None, []
             return None
+        if p >= self.neg and self.probe_pause and k - self._last_speech - 1 >= self.probe_pause:
+            self._pause = (self._seg_start, self._last_speech + 1)  # a pause that did not end the segment
         if p >= self.threshold:
             if self._sil_start is not None:
                 if k - self._sil_start >= self.min_cut_pause:
@@ -214,6 +222,16 @@ class StreamingVad:
             seg = Segment(self.channel, start, (k + 1) * WIN, forced=True)
             self._seg_start, self._pauses = k + 1, []
         return seg
+
+    def take_pause(self) -> tuple[int, int] | None:
+        """The latest pause (of at least `probe_pause_s`, the speaker having gone on after it) in the
+        segment still being spoken, as
+        (segment start, end of the speech before the pause) in samples, once; None when there was
+        none since the last call or its segment has ended since."""
+        pause, self._pause = self._pause, None
+        if pause is None or not self.in_speech or pause[0] != self._seg_start:
+            return None
+        return max(0, pause[0] * WIN - self.pad), min(self.buffer.total, pause[1] * WIN + self.pad)
 
     def flush(self) -> list[Segment]:
         """The stream ended: close the open segment."""
