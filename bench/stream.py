@@ -291,6 +291,10 @@ def phase_capacity(server: Server, levels: list[int], calls: list[str], keep_goi
                   if row["delay_s"] is not None and row["category"] != "missing_disclosure"]
         waits = [e.get("asr_wait_s", 0.0) for r in runs for e in r["events"] if e["type"] == "utterance"]
         behind = sum(s["behind_warnings"] for s in scores)
+        slowest = sorted(((row["delay_s"], row["call"], row["text"], row["early"], row["breakdown"])
+                          for s in scores for row in s["rows"]
+                          if row["delay_s"] is not None and row["category"] != "missing_disclosure"),
+                         key=lambda x: -x[0])[:3]
         audio_s = sum(len(loaded[c][0]) / 4 / 16000 for c in picks)
         level = {"streams": n, "wall_s": round(wall, 1), "delay_median_s": pct(delays, 0.5),
                  "delay_p95_s": pct(delays, 0.95), "asr_wait_p95_s": pct(waits, 0.95), "behind_warnings": behind,
@@ -300,7 +304,9 @@ def phase_capacity(server: Server, levels: list[int], calls: list[str], keep_goi
                  "asr_busy_s_per_audio_s": round((server.hub.asr.busy_s - busy0) / audio_s, 3),
                  "asr_decoded_s": round(server.hub.asr.decoded_s - dec0, 1),
                  "batching": batch_counts(counters0, asr_counters(server)),
-                 "load_avg_start": load0, "load_avg": os.getloadavg()[0]}
+                 "early_alerts": sum(s["early"] for s in scores),
+                 "early_withdrawn": sum(s["early_withdrawn"] for s in scores),
+                 "slowest": slowest, "load_avg_start": load0, "load_avg": os.getloadavg()[0]}
         ok = (level["delay_p95_s"] is None or level["delay_p95_s"] <= 4.0) and behind == 0 and \
             (level["asr_wait_p95_s"] or 0.0) <= 3.0
         level["sustained"] = ok

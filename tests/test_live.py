@@ -328,6 +328,7 @@ def test_mono_8khz_stream_assigns_speakers_online(tmp_path, shared, whisper):
     # 8 kHz costs whisper some accuracy (保本 may come out as 爆本): at least one of the two
     assert {"guarantee_of_principal", "guaranteed_return"} & {a["category"] for a in alerts}
     assert all(a["role"] == "agent" for a in alerts if a["category"].startswith("guarant"))
+    assert not any(a["early"] for a in alerts)  # mono: who speaks is known at the final segment only
     with Session(engine) as session:
         job = session.get(Job, summary["job_id"])
         assert job.agent_channel is None  # mono: the post-call analysis diarizes

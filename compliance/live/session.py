@@ -242,8 +242,10 @@ class LiveSession:
             await self.emit({"type": "partial", "channel": ch, "speaker": speaker, "role": role,
                              "start": round(start / SR, 3), "end": round(end / SR, 3),
                              "text": join_words([w.text for w in words])})
-        if self.hub.early_alerts and not self.hub.rules_building():
-            for v in self.detector.probe(speaker, ch if self.channels == 2 else None, role, words, (ch, start)):
+        # dual-channel only: on a mono stream who is speaking is known once the final segment's
+        # voice is matched (OnlineSpeakers), and a rule scoped to the agent must not fire on a guess
+        if self.hub.early_alerts and self.channels == 2 and not self.hub.rules_building():
+            for v in self.detector.probe(speaker, ch, role, words, (ch, start)):
                 await self._alert(v, None, early=True)
 
     async def _on_final(self, seg, seg_id: str, result, timing: dict, cut_at: float) -> None:
