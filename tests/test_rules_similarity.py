@@ -19,6 +19,7 @@ CALLS = Path(__file__).resolve().parents[1].parent / "shared" / "audio" / "calls
 #: layer without the batch they score.
 BLIND = RULES_DIR / "corpus" / "real_batch_g.tsv"
 NEWEST = RULES_DIR / "corpus" / "real_batch_h.tsv"
+BATCH_J = RULES_DIR / "corpus" / "real_batch_j.tsv"
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +67,9 @@ def test_the_layer_lifts_recall_on_unseen_real_utterances(blind, rules_only):
     alone = evaluate(read_tsv(BLIND), rules_only)["overall"]
     both = evaluate(read_tsv(BLIND), blind)["overall"]
     assert both["recall"] >= alone["recall"] + 0.25, (alone, both)
-    # measured: rules alone P 0.77 R 0.31; with the layer P 0.89 R 0.88 (role-kept n-grams, C 30)
-    assert both["recall"] >= 0.82 and both["precision"] >= 0.85, both
+    # measured: rules alone P 0.77 R 0.31; with the layer P 0.89 R 0.88 (role-kept n-grams, C 30);
+    # since batch J joined the corpus P 0.85 R 0.91 (three more false alarms, one more hit)
+    assert both["recall"] >= 0.85 and both["precision"] >= 0.83, both
 
 
 def test_the_layer_on_the_newest_batch(blind_h, rules_only):
@@ -84,6 +86,25 @@ def test_the_layer_on_the_newest_batch(blind_h, rules_only):
     both = evaluate(rows, blind_h)["overall"]
     assert both["recall"] >= alone["recall"] + 0.25, (alone, both)
     assert both["recall"] >= 0.80 and both["precision"] >= 0.89, both
+
+
+@pytest.fixture(scope="module")
+def blind_j():
+    return _without(BATCH_J)
+
+
+def test_the_layer_on_batch_j(blind_j, rules_only):
+    """Batch J (102 rows from 72 pages no other row used, built by someone blind to the rules; one
+    row that repeated a corpus row verbatim was dropped), measured once before it joined the corpus:
+    rules alone P 0.929 R 0.531, rules + layer P 0.938 R 0.918. A layer trained without J is exactly
+    the layer it was measured with; the floors sit a little under the measured figures."""
+    rows = read_tsv(BATCH_J)
+    others = {s.text for s in read_corpus([f for f in corpus_files(RULES_DIR) if f != BATCH_J])}
+    assert len(rows) == 102 and not {r.text for r in rows} & others
+    alone = evaluate(rows, rules_only)["overall"]
+    both = evaluate(rows, blind_j)["overall"]
+    assert both["recall"] >= alone["recall"] + 0.3, (alone, both)
+    assert both["recall"] >= 0.88 and both["precision"] >= 0.90, both
 
 
 def test_findings_explain_themselves(blind):

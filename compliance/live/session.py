@@ -1,6 +1,8 @@
 """One live stream: the received PCM goes to the spool file, to each channel's streaming VAD, the
 VAD's finished utterances to the shared ASR worker, their words to the incremental rule engine,
-and the results to the client (and the supervisors) as JSON events."""
+and the results to the client (and the supervisors) as JSON events. A pause the speaker talks on
+after gets what was said so far decoded as a partial whose words the rules check at once (early
+alerts, confirmed or retracted by the final words: LiveDetector.probe)."""
 
 from __future__ import annotations
 
