@@ -287,14 +287,13 @@ def phase_capacity(server: Server, levels: list[int], calls: list[str], keep_goi
         wall = time.time() - t0
         scores = [score(r, loaded[r["id"]][2]) for r in runs]
         # utterance-level violations only: a missing disclosure's provisional alert precedes its anchor
-        delays = [row["delay_s"] for s in scores for row in s["rows"]
-                  if row["delay_s"] is not None and row["category"] != "missing_disclosure"]
+        alerted = [row for s in scores for row in s["rows"]
+                   if row["delay_s"] is not None and row["category"] != "missing_disclosure"]
+        delays = [row["delay_s"] for row in alerted]
         waits = [e.get("asr_wait_s", 0.0) for r in runs for e in r["events"] if e["type"] == "utterance"]
         behind = sum(s["behind_warnings"] for s in scores)
         slowest = sorted(((row["delay_s"], row["call"], row["text"], row["early"], row["breakdown"])
-                          for s in scores for row in s["rows"]
-                          if row["delay_s"] is not None and row["category"] != "missing_disclosure"),
-                         key=lambda x: -x[0])[:3]
+                          for row in alerted), key=lambda x: -x[0])[:3]
         audio_s = sum(len(loaded[c][0]) / 4 / 16000 for c in picks)
         level = {"streams": n, "wall_s": round(wall, 1), "delay_median_s": pct(delays, 0.5),
                  "delay_p95_s": pct(delays, 0.95), "asr_wait_p95_s": pct(waits, 0.95), "behind_warnings": behind,

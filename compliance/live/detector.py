@@ -79,8 +79,8 @@ class LiveDetector:
             return None
         for w in words:
             w.speaker, w.role = speaker, role
-        turn = self._open.get(speaker)
-        if turn is None or words[0].start - turn.words[-1].end >= self.gap_s:
+        turn = self._continued(speaker, words[0].start)
+        if turn is None:
             turn = _Turn(speaker=speaker, channel=channel, role=role)
             self.turns.append(turn)
             self._open[speaker] = turn
@@ -89,6 +89,13 @@ class LiveDetector:
         turn.segments.append(segment_id)
         turn.version += 1
         return turn.utterance(self.language)
+
+    def _continued(self, speaker: str, start: float) -> _Turn | None:
+        """The speaker's latest turn if words starting at `start` belong to it (a pause under gap_s)."""
+        turn = self._open.get(speaker)
+        if turn is None or start - turn.words[-1].end >= self.gap_s:
+            return None
+        return turn
 
     def set_role(self, speaker: str, role: str) -> None:
         """Online speaker assignment changed its mind about who a speaker is."""
@@ -141,8 +148,8 @@ class LiveDetector:
             return []
         scratch = _Turn(speaker=speaker, channel=channel, role=role)
         turns = list(self.turns)
-        turn = self._open.get(speaker)
-        if turn is not None and words[0].start - turn.words[-1].end < self.gap_s:
+        turn = self._continued(speaker, words[0].start)
+        if turn is not None:
             turns.remove(turn)
             scratch.words = list(turn.words)
         scratch.words += [Word(text=w.text, start=w.start, end=w.end, probability=w.probability, speaker=speaker,

@@ -233,7 +233,7 @@ class LiveSession:
         self._partial_busy[ch] = False
         if isinstance(result, Exception):
             return
-        words, _lang = result[0], result[1]
+        words, _lang = result
         if not words:
             return
         speaker = f"CH{ch}" if self.channels == 2 else (self.speakers.last or "SPK0")

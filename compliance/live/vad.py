@@ -10,7 +10,8 @@ final soon after it was said instead of when the speaker stops); a segment longe
 `max_segment_s` is cut at its longest inner pause. A pause of at least `probe_pause_s` that did
 not end the segment (the speaker went on) is reported (`take_pause`) as speech resumes: the live
 session may decode what was said before it and check it, so that an offending clause said in the
-middle of a turn is alerted at its own pause, not when the turn is cut. Cost: about 0.5 % of one core per channel."""
+middle of a turn is alerted at its own pause, not when the turn is cut. Cost: about 0.5 % of one
+core per channel."""
 
 from __future__ import annotations
 
@@ -225,13 +226,12 @@ class StreamingVad:
 
     def take_pause(self) -> tuple[int, int] | None:
         """The latest pause (of at least `probe_pause_s`, the speaker having gone on after it) in the
-        segment still being spoken, as
-        (segment start, end of the speech before the pause) in samples, once; None when there was
-        none since the last call or its segment has ended since."""
+        segment still being spoken, as (segment start, end of the speech before the pause) in
+        samples, once; None when there was none since the last call or its segment has ended since."""
         pause, self._pause = self._pause, None
         if pause is None or not self.in_speech or pause[0] != self._seg_start:
             return None
-        return max(0, pause[0] * WIN - self.pad), min(self.buffer.total, pause[1] * WIN + self.pad)
+        return self.open_start, min(self.buffer.total, pause[1] * WIN + self.pad)
 
     def flush(self) -> list[Segment]:
         """The stream ended: close the open segment."""
