@@ -38,8 +38,8 @@ from compliance.detect import detect  # noqa: E402
 from compliance.rules.engine import Engine  # noqa: E402
 from compliance.rules.evaluate import Scores, evaluate, read_tsv  # noqa: E402
 from compliance.rules.loader import RULES_DIR, load_pack_files  # noqa: E402
-from compliance.rules.similarity import (SimilarityLayer, SimilarityModel, corpus_files, read_corpus,  # noqa: E402
-                                         training_set)
+from compliance.rules.similarity import (RegisterModel, SimilarityLayer, SimilarityModel, corpus_files,  # noqa: E402
+                                         read_corpus, training_set)
 from compliance.types import Utterance  # noqa: E402
 
 CORPUS = RULES_DIR / "corpus"
@@ -53,10 +53,13 @@ MODEL: dict = {}
 def layer_without(packs, files, held_texts: set[str], settings) -> SimilarityLayer:
     """A layer over `files`, trained without any sample whose text is in `held_texts`."""
     layer = SimilarityLayer(packs, files, threshold=settings.similarity_threshold,
-                            veto_below=settings.similarity_veto)
+                            veto_below=settings.similarity_veto,
+                           narration_veto=settings.similarity_narration)
     samples = [s for s in training_set(packs, files)
                if (s.language or "zh") in layer.languages and s.text not in held_texts]
     layer._model = SimilarityModel(samples, **MODEL)
+    layer._register = RegisterModel([s for s in read_corpus(files)
+                                     if (s.language or "zh") in layer.languages and s.text not in held_texts])
     return layer
 
 

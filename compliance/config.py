@@ -58,6 +58,11 @@ class Settings:
     similarity: bool = True
     similarity_threshold: float = 0.55
     similarity_veto: float = 0.0
+    #: rule hits on an utterance of unknown speaker that the layer does not read as a violation are
+    #: dropped when it reads as written narration (a report or warning about a violation) with at
+    #: least this probability (similarity.RegisterModel; call speech scores <= 0.25); 0: no register
+    #: model, such utterances keep agent-rule hits and lose customer signals
+    similarity_narration: float = 0.3
     #: a complete pyannote pipeline directory (e.g. speaker-diarization-community-1) to use instead
     #: of the built-in segmentation-3.0 + CAM++ diarizer
     diarization_pipeline: str = ""

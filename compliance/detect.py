@@ -65,7 +65,8 @@ def _similarity(packs, paths, wanted: bool | None):
     if not files:
         return None
     return SimilarityLayer(packs, files, threshold=settings.similarity_threshold,
-                           veto_below=settings.similarity_veto)
+                           veto_below=settings.similarity_veto,
+                           narration_veto=settings.similarity_narration)
 
 
 def _engine(packs) -> Engine:

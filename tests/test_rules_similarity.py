@@ -8,8 +8,8 @@ import pytest
 
 from compliance.detect import detect, detect_text, load_packs
 from compliance.rules.evaluate import evaluate, read_tsv
-from compliance.rules.similarity import (SimilarityModel, Sample, corpus_files, mark_negation, read_corpus,
-                                         training_set)
+from compliance.rules.similarity import (RegisterModel, SimilarityModel, Sample, corpus_files, mark_negation,
+                                         read_corpus, training_set)
 from compliance.rules.loader import RULES_DIR, load_pack_files
 from compliance.types import Utterance
 
@@ -20,6 +20,7 @@ CALLS = Path(__file__).resolve().parents[1].parent / "shared" / "audio" / "calls
 BLIND = RULES_DIR / "corpus" / "real_batch_g.tsv"
 NEWEST = RULES_DIR / "corpus" / "real_batch_h.tsv"
 BATCH_J = RULES_DIR / "corpus" / "real_batch_j.tsv"
+BATCH_K = RULES_DIR / "corpus" / "real_batch_k.tsv"
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +106,59 @@ def test_the_layer_on_batch_j(blind_j, rules_only):
     both = evaluate(rows, blind_j)["overall"]
     assert both["recall"] >= alone["recall"] + 0.3, (alone, both)
     assert both["recall"] >= 0.88 and both["precision"] >= 0.90, both
+
+
+@pytest.fixture(scope="module")
+def blind_k():
+    return _without(BATCH_K)
+
+
+def test_the_layer_on_batch_k(blind_k, rules_only):
+    """Batch K (107 rows from 93 pages no other row used, built blind to the rules; one row that
+    repeated a corpus row was dropped), measured once before it joined the corpus, with the packs
+    and layer as shipped then: rules alone P 0.760 R 0.358, rules + layer P 0.855 R 0.887. Then the
+    register model (narration on role unknown) came in, chosen by the mean over every batch: with
+    it, a layer trained without K gives P 0.904 R 0.887 (the same hits, three reports of a
+    violation no longer flagged)."""
+    rows = read_tsv(BATCH_K)
+    others = {s.text for s in read_corpus([f for f in corpus_files(RULES_DIR) if f != BATCH_K])}
+    assert len(rows) == 107 and not {r.text for r in rows} & others
+    alone = evaluate(rows, rules_only)["overall"]
+    both = evaluate(rows, blind_k)["overall"]
+    assert both["recall"] >= alone["recall"] + 0.4, (alone, both)
+    assert both["recall"] >= 0.86 and both["precision"] >= 0.88, both
+
+
+@pytest.mark.parametrize("text", [
+    "据报道，某银行理财经理向多名老年客户承诺保本保息，事后被监管部门处罚。",
+    "监管提示：凡是承诺零风险、高收益的理财，消费者要提高警惕。",
+])
+def test_a_report_of_a_violation_is_not_one(full, text):
+    """Written narration (not in any corpus file) with an unknown speaker: the rules' phrases are
+    there, the register model reads it as reportage. Said by an agent, the same words are flagged."""
+    assert full.similarity.register.narration(text) >= full.similarity.narration_veto
+    assert detect_text(text, role="unknown", packs=full) == []
+    assert detect_text(text, role="agent", packs=full)
+
+
+@pytest.mark.skipif(not CALLS.is_dir(), reason="../shared/audio/calls not present")
+@pytest.mark.parametrize("path", sorted(CALLS.glob("dev0[5-8].json")), ids=lambda p: p.stem)
+def test_call_speech_keeps_its_findings_whoever_says_it(full, path):
+    """The narration check must not silence a speaker whose role is unknown on a call: with every
+    turn's role unknown, every planted violation of the calls the layer never trained on (agents'
+    promises, customers' complaints and fraud cues) is still found."""
+    d = json.loads(path.read_text(encoding="utf-8"))
+    utts = [Utterance(speaker=t["speaker"], start=t["start"], end=t["end"], text=t["text"], role="unknown",
+                      index=i, language="zh") for i, t in enumerate(d["turns"])]
+    assert max(full.similarity.register.narration(u.text) for u in utts) < full.similarity.narration_veto
+    flagged = {v.utterance_index for v in detect(utts, full)}
+    assert {v["turn_index"] for v in d["violations"] if v.get("turn_index") is not None} <= flagged
+
+
+def test_the_register_model_needs_both_registers():
+    rows = read_corpus(corpus_files(RULES_DIR))
+    with pytest.raises(ValueError, match="role unknown"):
+        RegisterModel([r for r in rows if r.role == "agent"])
 
 
 def test_findings_explain_themselves(blind):
