@@ -109,7 +109,7 @@ def violations_from(eng, analyzed: list, *, call_level: bool = True) -> list[Vio
                     v.utterance_index = i
                 hits.append(v)
         if similarity is not None:
-            hits = similarity.review(an.utt, hits, index=i, analyzed=an)
+            hits = similarity.review(an.utt, hits, index=i, analyzed=an, engine=eng)
         out.extend(hits)
     if call_level and analyzed:
         out.extend(run_call_rules(eng, analyzed))

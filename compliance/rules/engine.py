@@ -161,6 +161,11 @@ class Engine:
         self._unfiltered = [c for c in self.rules
                             if c.rule.kind == "utterance" and c.regexes and not c.has_keys]
         self._cond_lids = frozenset().union(*(c.cond_lids for c in self.rules))
+        #: per literal: the categories of the rules that list it as a phrase (what a hit of it
+        #: claims; the similarity layer asks whether such a hit is negated or asked)
+        self.phrase_categories: list[frozenset] = [
+            frozenset(self.rules[r].rule.category for r, role, _ in ents if role == TRIG)
+            for ents in self._lit_entries]
         self._rank = _char_rank([self._sample] + self._lit_text)
         # Three automata over the pinyin layer, each literal in one of them: trigger literals (and
         # call-scope context) run on every utterance; condition literals only when a trigger hit;
