@@ -9,7 +9,7 @@ import pytest
 from compliance.detect import detect, detect_text, load_packs
 from compliance.rules.evaluate import evaluate, read_tsv
 from compliance.rules.similarity import (RegisterModel, SimilarityModel, Sample, corpus_files, mark_negation,
-                                         read_corpus, training_set)
+                                         read_corpus, strip_fillers, training_set)
 from compliance.rules.loader import RULES_DIR, load_pack_files
 from compliance.types import Utterance
 
@@ -21,6 +21,9 @@ BLIND = RULES_DIR / "corpus" / "real_batch_g.tsv"
 NEWEST = RULES_DIR / "corpus" / "real_batch_h.tsv"
 BATCH_J = RULES_DIR / "corpus" / "real_batch_j.tsv"
 BATCH_K = RULES_DIR / "corpus" / "real_batch_k.tsv"
+#: ordinary call turns (en/zh, agent/customer, transcribed style) written by a helper who saw neither
+#: the rules nor the corpus; not a corpus file, so the layer never trains on them
+ORDINARY_HELDOUT = Path(__file__).parent / "data" / "ordinary_heldout.tsv"
 
 
 @pytest.fixture(scope="module")
@@ -150,9 +153,9 @@ def test_call_speech_keeps_its_findings_whoever_says_it(full, path):
     d = json.loads(path.read_text(encoding="utf-8"))
     utts = [Utterance(speaker=t["speaker"], start=t["start"], end=t["end"], text=t["text"], role="unknown",
                       index=i, language="zh") for i, t in enumerate(d["turns"])]
-    assert max(full.similarity.register.narration(u.text) for u in utts) < full.similarity.narration_veto
-    flagged = {v.utterance_index for v in detect(utts, full)}
-    assert {v["turn_index"] for v in d["violations"] if v.get("turn_index") is not None} <= flagged
+    planted = {v["turn_index"] for v in d["violations"] if v.get("turn_index") is not None}
+    assert all(full.similarity.register.narration(utts[i].text) < full.similarity.narration_veto for i in planted)
+    assert planted <= {v.utterance_index for v in detect(utts, full)}
 
 
 def test_the_register_model_needs_both_registers():
@@ -182,6 +185,24 @@ def test_denied_promises_stay_quiet(full, text):
 def test_ordinary_call_talk_stays_quiet(full):
     for text in ("您好，请问是王先生吗？", "嗯。", "好的。", "对", "好的，谢谢您，再见。", "Thanks for your time, bye.", "OK."):
         assert detect_text(text, role="agent", language="en" if text.isascii() else "zh", packs=full) == [], text
+
+
+def test_ordinary_call_talk_nobody_trained_on_stays_mostly_quiet(full):
+    """Most of a call is ordinary talk, and the real batches hold little of it (half their rows are
+    violations): at this round's start the layer flagged 49 of these 120 turns (33 of the 60
+    English ones). With a second, larger set of ordinary call talk in the corpus and hesitation
+    fillers dropped from the features: 13 (8 English). The ceiling sits a little above that."""
+    rows = read_tsv(ORDINARY_HELDOUT)
+    assert len(rows) == 120 and not {r.text for r in rows} & {s.text for s in full.similarity.model.samples}
+    flagged = [r.text for r in rows if detect_text(r.text, role=r.role, language=r.language, packs=full)]
+    assert len(flagged) <= 15, flagged
+
+
+def test_fillers_are_dropped_only_between_pauses():
+    assert strip_fillers("嗯,我看到了,那个,三月五号已经到账了") == "我看到了,三月五号已经到账了"
+    assert strip_fillers("这个产品就是存款,您放心") == "这个产品就是存款,您放心"  # 就是 inside a clause stays
+    assert strip_fillers("so, um, just to understand") == "so, just to understand"
+    assert strip_fillers("嗯.") == "嗯."  # nothing but a filler: left as it is
 
 
 def test_negation_marks_what_the_cue_governs():

@@ -109,9 +109,25 @@ def mark_negation(norm: str) -> str:
     return "".join(NEG_MARK + ch if k in marks else ch for k, ch in enumerate(norm))
 
 
+#: hesitation fillers set off by punctuation ("嗯，", "，那个，", "um,", ", you know,"), and a run of 对/是/
+#: 好 backchannels: speech has them, the labelled rows (written quotes) hardly ever do, so they would
+#: be evidence of nothing but the register. Only a filler standing alone between pauses is dropped
+#: ("就是存款" keeps its 就是).
+_FILLER = re.compile(r"(?:(?<=^)|(?<=[,.?!;:]))\s*(?:嗯+|啊+|呃+|哦+|额+|那个|这个|就是|就是说|然后|对对对?|是是是?|好好好?|"
+                     r"um+|uh+|uhm|erm?|hmm+|mm+|you know|i mean|like|so yeah|yeah|okay so|right)\s*(?:[,.]|$)")
+
+
+def strip_fillers(norm: str) -> str:
+    """`norm` (normalize()'s output) without hesitation fillers between pauses (see _FILLER)."""
+    if "," not in norm and "." not in norm:
+        return norm
+    out = _FILLER.sub("", norm)
+    return out if out.strip(" ,.") else norm
+
+
 def features_text(text: str, role: str) -> str:
     role = role if role in ROLES else "unknown"
-    return f"{role}|{mark_negation(normalize(text).lower())}"
+    return f"{role}|{mark_negation(strip_fillers(normalize(text).lower()))}"
 
 
 def _ngrams(s: str, lo: int = NGRAMS[0], hi: int = NGRAMS[1]) -> Counter:
