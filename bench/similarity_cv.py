@@ -54,7 +54,7 @@ def layer_without(packs, files, held_texts: set[str], settings) -> SimilarityLay
     """A layer over `files`, trained without any sample whose text is in `held_texts`."""
     layer = SimilarityLayer(packs, files, threshold=settings.similarity_threshold,
                             veto_below=settings.similarity_veto,
-                           narration_veto=settings.similarity_narration)
+                            narration_veto=settings.similarity_narration)
     samples = [s for s in training_set(packs, files)
                if (s.language or "zh") in layer.languages and s.text not in held_texts]
     layer._model = SimilarityModel(samples, **MODEL)

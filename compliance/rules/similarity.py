@@ -8,12 +8,14 @@ the packs load, on labelled utterances: every rule's own examples plus the label
 second or two to train, so there is no model file to go stale: edit a pack or a corpus file and the
 layer follows.
 
-It does two things (`detect` calls `SimilarityModel.score` once per utterance):
+It does three things (`detect` calls `SimilarityLayer.review` once per utterance):
 * an utterance no rule matched, scored >= `threshold`, becomes a finding of rule `SIM.<category>`
   (category from a second classifier over the violation categories; evidence: the closest labelled
   violation);
 * a rule hit on an utterance scored < `veto_below` is dropped as a likely false alarm (the rule's
-  phrase is there, but the whole utterance reads like the labelled compliant ones).
+  phrase is there, but the whole utterance reads like the labelled compliant ones);
+* a rule hit on an utterance of unknown speaker that reads as written narration (RegisterModel: a
+  report of a violation or a public warning, not call speech) is dropped.
 
 Inference is pure Python over the learned weights (no sklearn call per utterance): about as cheap
 as the rule gate itself."""
@@ -113,7 +115,7 @@ def mark_negation(norm: str) -> str:
 #: 好 backchannels: speech has them, the labelled rows (written quotes) hardly ever do, so they would
 #: be evidence of nothing but the register. Only a filler standing alone between pauses is dropped
 #: ("就是存款" keeps its 就是).
-_FILLER = re.compile(r"(?:(?<=^)|(?<=[,.?!;:]))\s*(?:嗯+|啊+|呃+|哦+|额+|那个|这个|就是|就是说|然后|对对对?|是是是?|好好好?|"
+_FILLER = re.compile(r"(?:^|(?<=[,.?!;:]))\s*(?:嗯+|啊+|呃+|哦+|额+|那个|这个|就是|就是说|然后|对对对?|是是是?|好好好?|"
                      r"um+|uh+|uhm|erm?|hmm+|mm+|you know|i mean|like|so yeah|yeah|okay so|right)\s*(?:[,.]|$)")
 
 
@@ -469,7 +471,7 @@ class SimilarityLayer:
         The rules read role unknown as a possible agent or customer; on the real batches nearly all
         such hits were reportage, while call speech reads as speech whoever says it. With the
         register model off (narration_veto 0), customer signals on such utterances are dropped and
-        agent-rule hits kept."""
+        agent-rule hits kept. A customer-side finding on a question needs p >= QUESTION_SIGNAL_P."""
         if (utt.language or "zh")[:2] not in self.languages or _too_short(strip_fillers(normalize(utt.text or ""))):
             return hits
         p = self.probability(utt)
