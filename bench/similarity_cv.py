@@ -15,6 +15,9 @@ every real row (dev set + batches), grouped by source article so that one articl
 sit on both sides -- a steadier measure of the layer's own generalisation (many more rows than one
 batch), reported as AUC and P/R at the threshold.
 
+And ordinary call talk no corpus file holds (tests/data/ordinary_heldout.tsv): how many turns the
+shipped layer flags (every one is a false alarm).
+
 And the synthetic calls (../shared/audio/calls): with the shipped layer (all of the corpus),
 dev05-08 (not in the corpus) must keep every planted violation found and every must-not-flag line
 quiet; dev01-04 are checked the same way with a layer trained without calls_dev01-04.tsv. Extra
@@ -179,6 +182,25 @@ def calls_check(packs, settings) -> dict:
     return out
 
 
+ORDINARY = ROOT / "tests" / "data" / "ordinary_heldout.tsv"
+
+
+def ordinary_check(packs, settings) -> dict:
+    """What the shipped layer (all of the corpus) raises on ordinary call talk that no corpus file
+    holds (tests/data/ordinary_heldout.tsv): the false alarms a real call's many ordinary turns get."""
+    if not ORDINARY.is_file():
+        return {"skipped": f"{ORDINARY} not present"}
+    eng = engine_with(packs, layer_without(packs, corpus_files(RULES_DIR), set(), settings))
+    out: dict = {}
+    for r in read_tsv(ORDINARY):
+        key = f"{r.language}/{r.role}"
+        got = out.setdefault(key, {"rows": 0, "flagged": 0})
+        got["rows"] += 1
+        u = Utterance(speaker=r.role, start=0.0, end=1.0, text=r.text, role=r.role, language=r.language)
+        got["flagged"] += bool(detect([u], eng, call_level=False))
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--folds", help="comma-separated corpus batch names (default: every real_batch_*)")
@@ -210,6 +232,7 @@ def main(argv=None) -> int:
         res["grouped_cv_layer_alone"] = grouped_cv(packs, settings)
     if not a.no_calls:
         res["calls"] = calls_check(packs, settings)
+    res["ordinary"] = ordinary_check(packs, settings)
     if a.json:
         for f in res["folds"].values():
             f["misses"] = [m["id"] for m in f["misses"]]
@@ -236,6 +259,13 @@ def main(argv=None) -> int:
             print(f"{stem} ({c['layer']}): missed {c['missed']} must-not-flag flagged {c['must_not_flagged']} "
                   f"extra {c['extra']} SIM findings {c['sim_findings']}")
         print("calls:", "OK" if not bad else f"{bad} call(s) FAIL")
+    o = res["ordinary"]
+    if "skipped" in o:
+        print("ordinary talk:", o["skipped"])
+    else:
+        print(f"ordinary talk nobody trained on ({ORDINARY.name}): {sum(v['flagged'] for v in o.values())} of "
+              f"{sum(v['rows'] for v in o.values())} flagged (" + ", ".join(
+                  f"{k} {v['flagged']}/{v['rows']}" for k, v in sorted(o.items())) + ")")
     return 0
 
 
