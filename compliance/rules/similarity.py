@@ -232,6 +232,20 @@ def _linear_probability(counts: Counter, weights: dict, bias: float) -> float:
     return _sigmoid(bias + (num / math.sqrt(sq) if sq else 0.0))
 
 
+def _tfidf():
+    """The TF-IDF both models fit on n-gram Counters (sublinear tf, l2-normalised rows)."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(analyzer=lambda counts: list(counts.elements()), sublinear_tf=True,
+                           lowercase=False, dtype=np.float64)
+
+
+def _weight(idf: float, coef: float) -> tuple[float, float, float]:
+    """One n-gram's entry in the table _linear_probability reads: (idf, idf * coefficient, idf²)."""
+    return (float(idf), float(idf * coef), float(idf) ** 2)
+
+
 class RegisterModel:
     """Written reporting against speech: the probability that a text reads like narration (news
     reports, regulators' notices, consumer warnings: the labelled rows of speaker role `unknown`)
@@ -249,20 +263,17 @@ class RegisterModel:
 
     def __init__(self, samples: list[Sample]) -> None:
         import numpy as np
-        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
         y = [s.role not in ("agent", "customer") for s in samples]
         if len(set(y)) < 2:
             raise ValueError("the register model needs rows of role unknown and of agent/customer")
-        vec = TfidfVectorizer(analyzer=lambda counts: list(counts.elements()), sublinear_tf=True,
-                              lowercase=False, dtype=np.float64)
+        vec = _tfidf()
         x = vec.fit_transform([self.grams(s.text) for s in samples])
         lr = LogisticRegression(C=self.C, solver="liblinear", class_weight="balanced", max_iter=1000,
                                 random_state=0).fit(x, np.array(y))
         coef, idf = lr.coef_[0], vec.idf_
-        self._weights = {g: (float(idf[j]), float(idf[j] * coef[j]), float(idf[j]) ** 2)
-                         for g, j in vec.vocabulary_.items()}
+        self._weights = {g: _weight(idf[j], coef[j]) for g, j in vec.vocabulary_.items()}
         self._b = float(lr.intercept_[0])
 
     @staticmethod
@@ -278,7 +289,6 @@ class SimilarityModel:
 
     def __init__(self, samples: list[Sample], *, c: float = C, featurizer: Featurizer | None = None) -> None:
         import numpy as np
-        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.svm import LinearSVC
 
@@ -286,8 +296,7 @@ class SimilarityModel:
             raise ValueError("the similarity layer needs both violation and compliant samples")
         self.featurizer = featurizer = featurizer or Featurizer()
         docs = [featurizer(s.text, s.role) for s in samples]
-        vec = TfidfVectorizer(analyzer=lambda counts: list(counts.elements()), sublinear_tf=True,
-                              lowercase=False, dtype=np.float64)
+        vec = _tfidf()
         x = vec.fit_transform(docs)
         y = np.array([s.violation for s in samples])
         # the dual problem: far fewer samples than n-grams, so it solves in a tenth of a second where
@@ -304,7 +313,7 @@ class SimilarityModel:
         tags = {t: r for r, t in _ROLE_TAG.items()} if featurizer.by_role else None
         self._weights = {r: {} for r in ROLES}
         for g, j in self._index.items():
-            w = (float(self._idf[j]), float(self._idf[j] * self._coef[j]), float(self._idf[j]) ** 2)
+            w = _weight(self._idf[j], self._coef[j])
             if tags is None:
                 for table in self._weights.values():
                     table[g] = w
