@@ -226,6 +226,12 @@ def test_money_falling_short_is_a_condition_not_a_negation(eng):
     # "is there any other investment that guarantees…?" claims this one does
     ("Is there any other investment today that guarantees you 8% for fifteen years?", True),
     ("Is this investment guaranteed?", False),
+    # an offer put as a question pitches its claim, even a clause or two away from the opener
+    ("Have you got a minute to learn how to triple your money in six months?", True),
+    ("How about a net return of 8% for retirement income, with no downside market risk?", True),
+    ("Would you be interested in a guaranteed return of 9% a year?", True),
+    ("Is your principal guaranteed in your current plan?", False),
+    ("Would you like to know how this fund could lose value?", False),
 ])
 def test_english_denials_and_rhetorical_questions(eng, text, flagged):
     assert bool(cats(eng, text, lang="en")) is flagged

@@ -147,8 +147,18 @@ _RHETORICAL_EN = ("what could go wrong", "why wouldn't you", "who wouldn't", "wh
                   "where else could you", "what other investment", "can you name another", "can you find another")
 
 
+#: an offer put as a question pitches its claim ("how about a return of 8% with no downside risk?",
+#: "have you got a minute to learn how to triple your money?"): read over the whole sentence, since
+#: the claim often sits in a later clause than the opener
+_PITCH_EN = ("how about a", "how about an", "how about getting", "how about earning", "how about making",
+             "would you be interested in", "would you like to learn", "would you like to hear how",
+             "would you like to know how", "want to learn how", "want to know how", "want to hear how",
+             "minute to learn", "interested in learning how", "interested in hearing how", "what if i told you",
+             "what if i said", "how would you like to", "how would you feel about earning")
+
 _RHET_ZH = _alt(_RHETORICAL_ZH)
 _RHET_EN = _alt(_RHETORICAL_EN)
+_PITCH_EN_RE = _alt(_PITCH_EN)
 
 
 def question(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
@@ -166,10 +176,13 @@ def question(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
         return None
     if _RHET_EN.search(clause):
         return None
+    ss, se = _sentence(text, start, end)
+    if _PITCH_EN_RE.search(text, ss, se):
+        return None
     if endp == "?":
         return "?"
     # A yes/no or wh- question often loses its '?' in ASR output.
-    sent_start = _sentence(text, start, end)[0]
+    sent_start = ss
     if _Q_START_EN.match(text[sent_start:ce]) and not endp:
         return "interrogative word order"
     return None
