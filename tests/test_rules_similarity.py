@@ -183,6 +183,26 @@ def test_denied_promises_stay_quiet(full, text):
     assert detect_text(text, role="agent", packs=full) == []
 
 
+@pytest.mark.parametrize("text,language", [
+    ("I do have to mention, the value of the investment can go down as well as up, and you might get back "
+     "less than you put in.", "en"),
+    ("理财非存款、产品有风险、投资须谨慎，这个您一定要清楚。", "zh"),
+])
+def test_a_mandatory_disclosure_raises_no_similarity_finding(full, text, language):
+    """A risk warning reads much like the claims it warns about (the first one scored as
+    exaggeration once three English batches had joined); the agent saying a mandatory disclosure
+    is doing what the regulation asks."""
+    assert full.similarity._discloses(Utterance(speaker="agent", start=0, end=1, text=text, role="agent",
+                                                language=language))
+    assert [v.rule_id for v in detect_text(text, role="agent", language=language, packs=full)] == []
+
+
+def test_a_disclosure_does_not_excuse_a_rule_hit(full):
+    found = detect_text("This fund is risk-free, though past performance is not a guarantee of future results.",
+                        role="agent", language="en", packs=full)
+    assert "EN-GP-001" in {v.rule_id for v in found}
+
+
 def test_ordinary_call_talk_stays_quiet(full):
     for text in ("您好，请问是王先生吗？", "嗯。", "好的。", "对", "好的，谢谢您，再见。", "Thanks for your time, bye.", "OK."):
         assert detect_text(text, role="agent", language="en" if text.isascii() else "zh", packs=full) == [], text

@@ -433,6 +433,20 @@ class SimilarityLayer:
             for rule in pack.rules:
                 if rule.kind == "utterance" and rule.enabled:
                     self.reference.setdefault((rule.language, rule.category), (rule, pack))
+        #: per language, the phrases of the mandatory disclosures (the absence rules' required
+        #: elements), normalised: an agent saying one is disclosing (see _discloses)
+        self._disclosures: dict[str, re.Pattern] = {}
+        phrases: dict[str, set] = {}
+        for pack in packs:
+            for rule in pack.rules:
+                if rule.kind == "absence" and rule.enabled and rule.absence is not None:
+                    for variant in rule.absence.variants:
+                        for element in variant.required:
+                            phrases.setdefault(rule.language, set()).update(
+                                n for ph in element.phrases if (n := normalize(ph).lower()))
+        for lang, found in phrases.items():
+            alts = "|".join(re.escape(x) for x in sorted(found, key=len, reverse=True))
+            self._disclosures[lang] = re.compile(rf"(?<![a-z0-9])(?:{alts})(?![a-z0-9])")
         self._model: SimilarityModel | None = None
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], float] = {}
@@ -502,7 +516,8 @@ class SimilarityLayer:
         if v.kind == "signal" and p < QUESTION_SIGNAL_P and (utt.text or "").rstrip().endswith(("?", "？")):
             log.debug("similarity signal on the customer's question %r (p=%.2f) not raised", utt.text, p)
             return hits
-        why = self._suppressed(v.kind == "signal", v.category, analyzed, engine)
+        why = self._suppressed(v.kind == "signal", v.category, analyzed, engine) or \
+            (None if v.kind == "signal" else self._discloses(utt))
         if why:
             log.debug("similarity finding on %r suppressed: %s", utt.text, why)
             return hits
@@ -542,6 +557,17 @@ class SimilarityLayer:
                         if why:
                             return why
         return None
+
+    def _discloses(self, utt) -> str | None:
+        """The mandatory disclosure the utterance makes, if any ("you might get back less than you put
+        in", "理财非存款"): a risk warning reads much like the claims it warns about, but an agent saying
+        one is doing what the regulation asks, so no similarity finding is raised on it (a rule's hit
+        on the same utterance still stands)."""
+        pattern = self._disclosures.get((utt.language or "zh")[:2])
+        if pattern is None:
+            return None
+        m = pattern.search(normalize(utt.text or "").lower())
+        return f"a mandatory disclosure ('{m.group(0)}')" if m else None
 
     def finding(self, utt, p: float):
         """A Violation for an utterance no rule matched but that scored >= threshold, or None when
