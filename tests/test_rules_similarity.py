@@ -232,6 +232,11 @@ def test_negation_marks_what_the_cue_governs():
     assert mark_negation("本产品不保本，有风险") == "本产品不¬保¬本，有风险"
     assert mark_negation("不仅保本还保息") == "不仅保本还保息"  # 不仅 is not a negation
     assert mark_negation("returns are not guaranteed") == "returns are not ¬g¬u¬a¬r¬a¬n¬t¬e¬e¬d"
+    # a negative potential complement denies the verb before it (收益稳定不了 is honest, not a promise);
+    # 错不了 ("can't go wrong") denies nothing
+    assert mark_negation("收益稳定不了") == "收益¬稳¬定不¬了"
+    assert mark_negation("这个保证不了") == "这个¬保¬证不¬了"
+    assert mark_negation("错不了") == "错不了"
 
 
 def test_training_is_deterministic_and_needs_both_labels():

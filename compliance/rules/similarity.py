@@ -106,9 +106,18 @@ def mark_negation(norm: str) -> str:
                 marks.add(i)
                 left -= 1
             i += 1
+    # a negative potential complement denies the verb before it: 稳定不了, 保证不了, 做不到, 保不住
+    for m in _POTENTIAL_NEG.finditer(norm):
+        if not any(norm.endswith(x, 0, m.end(0)) for x in _POTENTIAL_PSEUDO):
+            marks.update(range(m.start(1), m.end(1)))
     if not marks:
         return norm
     return "".join(NEG_MARK + ch if k in marks else ch for k, ch in enumerate(norm))
+
+
+_POTENTIAL_NEG = re.compile(r"([\u4e00-\u9fff]{1,2})不(?:了|到|住|起)")
+#: idioms of that shape that deny nothing (错不了 "can't go wrong" is a promise, 了不起 praise)
+_POTENTIAL_PSEUDO = ("错不了", "了不起", "对不起", "不得了", "少不了", "免不了", "大不了")
 
 
 #: hesitation fillers set off by punctuation ("嗯，", "，那个，", "um,", ", you know,"), and a run of 对/是/
