@@ -101,6 +101,12 @@ def test_negation_scope_is_local(eng):
     assert "guarantee_of_principal" in cats(eng, "不用担心，这个产品保本")
 
 
+def test_a_disclaiming_verb_denies_the_rest_of_its_clause(eng):
+    # 不代表 reaches past the six-character negation window, to the end of its clause only
+    assert not cats(eng, "产品预期收益不代表您一定能获得的保证收益，最终收益可能为零")
+    assert "guaranteed_return" in cats(eng, "过往业绩不代表未来表现，但这款产品我们保证收益8%")
+
+
 def test_violation_carries_evidence_and_times(eng):
     u = Utterance(speaker="S1", start=10.0, end=20.0, role="agent", index=3,
                   text="您好，这款产品是爆本的，年化收益肯定能拿到5%。")

@@ -80,6 +80,10 @@ _DENIAL_EN = _alt(DENIAL_NEXT_EN, r"^\s*")
 _NOT_ALL_EN = re.compile(r"\bnot (?:all|just|only|bad|a problem|an issue)\b")
 
 
+# Disclaiming verbs that deny everything after them in their clause, however far: "预期收益不代表您一定能获得的
+# 保证收益" (the six-character window would not reach back to 不代表).
+_DISCLAIM_ZH = re.compile("不代表|不等于|不意味着|不构成|不能理解为|不应视为|不能视为|不视为|不作为")
+
 # "不X就Y": the 不 belongs to the condition, not to what follows 就 (不赔钱就天天举报).
 _COND_NEG_ZH = re.compile(r"不[^,.?!不]{1,4}就")
 
@@ -99,6 +103,10 @@ def negation(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
         if window and _NEG_ZH.search(window):
             window = _mask(window, _PSEUDO_ZH)
             m = _NEG_ZH.search(window)
+            if m:
+                return m.group(0)
+        if start - cs > NEG_WINDOW_ZH:
+            m = _DISCLAIM_ZH.search(text, cs, start - NEG_WINDOW_ZH)
             if m:
                 return m.group(0)
         tail = text[end:min(ce, end + 10)]
