@@ -425,7 +425,7 @@ class SimilarityLayer:
     """What `detect` consults per utterance: trains the model on first use (thread-safe), only on
     the selected packs' languages, and turns a score into a finding or a veto."""
 
-    def __init__(self, packs, files, *, threshold: float = 0.55, veto_below: float = 0.0,
+    def __init__(self, packs, files, *, threshold: float = 0.62, veto_below: float = 0.0,
                  narration_veto: float = 0.3) -> None:
         import threading
 
