@@ -178,6 +178,18 @@ def test_findings_explain_themselves(blind):
         assert v.kind in ("utterance", "signal")
 
 
+@pytest.mark.parametrize("text,role", [("这个产品保本保息，您放心买", "agent"), ("You can't lose with this fund.", "agent"),
+                                       ("我刚才把验证码发给他了", "customer")])
+def test_the_evidence_is_the_closest_violation_of_the_findings_category(full, text, role):
+    m = full.similarity.model
+    s = m.score(text, role)
+    idx, val = m._vector(text, role)
+    dense = val @ m._bad_x[idx].toarray()  # every labelled violation's cosine, the slow way
+    same = [k for k, smp in enumerate(m._bad_samples) if smp.category == s.category]
+    assert s.nearest.category == s.category
+    assert s.nearest_sim == pytest.approx(max(dense[k] for k in same))
+
+
 @pytest.mark.parametrize("text", ["这个产品并非保本产品", "我们银行不会要求您转账到安全账户"])
 def test_denied_promises_stay_quiet(full, text):
     assert detect_text(text, role="agent", packs=full) == []

@@ -339,6 +339,9 @@ class SimilarityModel:
             self._cat_b = multi.intercept_[order]
         self._bad_samples = [samples[i] for i in bad]
         self._bad_x = x[bad].T.tocsr()  # (features, labelled violations), rows unit-normalised by tfidf
+        #: per category, the columns of _bad_x that hold its labelled violations
+        self._cat_cols = {cat: np.array([k for k, smp in enumerate(self._bad_samples) if smp.category == cat],
+                                        dtype=np.int64) for cat in self.categories}
 
     def _vector(self, text: str, role: str):
         import numpy as np
@@ -360,6 +363,8 @@ class SimilarityModel:
                                    self._weights[role if role in ROLES else "unknown"], self._b)
 
     def score(self, text: str, role: str) -> Score:
+        import numpy as np
+
         idx, val = self._vector(text, role)
         p = _sigmoid(self._b + float(self._coef[idx] @ val))
         category, nearest, sim = "", None, 0.0
@@ -369,11 +374,12 @@ class SimilarityModel:
         elif self.categories:
             category = self.categories[0]
         if category and idx.size:
-            sims = val @ self._bad_x[idx].toarray()
-            for k in sims.argsort()[::-1]:
-                if self._bad_samples[k].category == category:
-                    nearest, sim = self._bad_samples[k], float(sims[k])
-                    break
+            # sparse rows times the dense vector: a dense (n-grams x violations) copy cost milliseconds
+            cols = self._cat_cols.get(category)
+            if cols is not None and cols.size:
+                sims = self._bad_x[idx].T @ val
+                k = int(cols[int(np.argmax(sims[cols]))])
+                nearest, sim = self._bad_samples[k], float(sims[k])
         return Score(p, category, nearest, sim)
 
 
