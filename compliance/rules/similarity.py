@@ -374,12 +374,12 @@ class SimilarityModel:
         elif self.categories:
             category = self.categories[0]
         if category and idx.size:
-            # sparse rows times the dense vector: a dense (n-grams x violations) copy cost milliseconds
-            cols = self._cat_cols.get(category)
-            if cols is not None and cols.size:
-                sims = self._bad_x[idx].T @ val
-                k = int(cols[int(np.argmax(sims[cols]))])
-                nearest, sim = self._bad_samples[k], float(sims[k])
+            # sparse rows times the dense vector: a dense (n-grams x violations) copy cost milliseconds.
+            # Every category has labelled violations (the categories are read off them).
+            cols = self._cat_cols[category]
+            sims = self._bad_x[idx].T @ val
+            k = int(cols[int(np.argmax(sims[cols]))])
+            nearest, sim = self._bad_samples[k], float(sims[k])
         return Score(p, category, nearest, sim)
 
 
