@@ -5,12 +5,13 @@
 #   docker build --build-arg INSTALL_MODELS=0 -t compliance .   # ... or mounted at run time:
 #   docker run -v $PWD/models/weights:/app/models/weights -p 8000:8000 compliance
 #
-# Data (SQLite database, uploaded recordings, the generated key if COMPLIANCE_SECRET_KEY is unset)
-# lives in /data: mount a volume there. docker-compose.yml runs the full stack.
+# Data (SQLite database, uploaded recordings, the generated key if COMPLIANCE_SECRET_KEY is unset,
+# the similarity layer's cache of training-row embeddings) lives in /data: mount a volume there.
+# docker-compose.yml runs the full stack.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    COMPLIANCE_HOME=/app COMPLIANCE_DATA_DIR=/data HF_HUB_OFFLINE=1 PYANNOTE_METRICS_ENABLED=false \
+    COMPLIANCE_HOME=/app COMPLIANCE_DATA_DIR=/data COMPLIANCE_CACHE_DIR=/data/cache HF_HUB_OFFLINE=1 PYANNOTE_METRICS_ENABLED=false \
     PATH=/opt/venv/bin:$PATH
 
 RUN apt-get update \

@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from compliance.config import load_settings  # noqa: E402
-from compliance.detect import detect  # noqa: E402
+from compliance.detect import detect, similarity_layer  # noqa: E402
+from compliance.rules.encoder import encoder_for  # noqa: E402
 from compliance.rules.engine import Engine  # noqa: E402
 from compliance.rules.evaluate import Scores, evaluate, read_tsv  # noqa: E402
 from compliance.rules.loader import RULES_DIR, load_pack_files  # noqa: E402
@@ -51,19 +52,25 @@ CALLS = ROOT.parent / "shared" / "audio" / "calls"
 
 #: SimilarityModel keyword arguments for every layer trained here (--c, --pinyin)
 MODEL: dict = {}
+#: other thresholds each fold is also scored at (--thresholds)
+THRESHOLDS: list[float] = []
 
 
 def layer_without(packs, files, held_texts: set[str], settings) -> SimilarityLayer:
     """A layer over `files`, trained without any sample whose text is in `held_texts`."""
-    layer = SimilarityLayer(packs, files, threshold=settings.similarity_threshold,
-                            veto_below=settings.similarity_veto,
-                            narration_veto=settings.similarity_narration)
+    layer = similarity_layer(packs, files, settings)
     samples = [s for s in training_set(packs, files)
                if (s.language or "zh") in layer.languages and s.text not in held_texts]
-    layer._model = SimilarityModel(samples, **MODEL)
+    layer._model = SimilarityModel(samples, **_encoder(settings), **MODEL)
     layer._register = RegisterModel([s for s in read_corpus(files)
                                      if (s.language or "zh") in layer.languages and s.text not in held_texts])
     return layer
+
+
+def _encoder(settings) -> dict:
+    """The sentence encoder the settings name (one model, its embeddings cached across folds)."""
+    return {"encoder": encoder_for(settings.similarity_encoder, settings.cache_dir),
+            "mix": settings.similarity_encoder_mix}
 
 
 def engine_with(packs, layer) -> Engine:
@@ -89,9 +96,15 @@ def batch_folds(packs, names: list[str], settings, verbose: bool) -> dict:
         layer.model  # noqa: B018 (train now, for the timing)
         train_s = time.perf_counter() - t0
         alone = evaluate(read_tsv(held), rules_only)
-        both = evaluate(read_tsv(held), engine_with(packs, layer))
+        eng = engine_with(packs, layer)
+        sweep = {}
+        for thr in THRESHOLDS:  # the same trained layer at other thresholds (its scores are memoised)
+            layer.threshold = thr
+            sweep[thr] = evaluate(read_tsv(held), eng)["overall"]
+        layer.threshold = settings.similarity_threshold
+        both = evaluate(read_tsv(held), eng)
         assert both["in_training"] == 0, (name, both["in_training"])
-        out[name] = {"rows": len(rows), "rules": alone["overall"], "layer": both["overall"],
+        out[name] = {"rows": len(rows), "rules": alone["overall"], "layer": both["overall"], "sweep": sweep,
                      "train_s": round(train_s, 2), "misses": both["misses"], "false_alarms": both["false_alarms"]}
         if verbose:
             print(f"--- {name}: misses with the layer")
@@ -137,7 +150,7 @@ def grouped_cv(packs, settings, k: int = 5) -> dict:
         held = {s.text for s in test}
         train = [s for s in base + [s for s in samples if key[tuple(s.source.split(":", 1))] != f]
                  if s.text not in held and (s.language or "zh") in langs]
-        model = SimilarityModel(train, **MODEL)
+        model = SimilarityModel(train, **_encoder(settings), **MODEL)
         for s in test:
             p = model.probability(s.text, s.role)
             probs.append(p)
@@ -209,8 +222,11 @@ def main(argv=None) -> int:
     ap.add_argument("-v", "--verbose", action="store_true", help="list each fold's misses and false alarms")
     ap.add_argument("--c", type=float, help="the logistic regression's C (default: similarity.C)")
     ap.add_argument("--pinyin", metavar="LO,HI", help="add pinyin-layer n-grams of these lengths")
+    ap.add_argument("--thresholds", metavar="T,T,...", help="also score every fold at these layer thresholds")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
+    if a.thresholds:
+        THRESHOLDS.extend(float(t) for t in a.thresholds.split(","))
     if a.c:
         MODEL["c"] = a.c
     if a.pinyin:
@@ -228,6 +244,9 @@ def main(argv=None) -> int:
         mean[what] = {m: round(sum(f[what][m] for f in res["folds"].values()) / len(names), 4)
                       for m in ("precision", "recall", "f1")}
     res["mean"] = mean
+    res["mean_at_threshold"] = {
+        thr: {m: round(sum(f["sweep"][thr][m] for f in res["folds"].values()) / len(names), 4)
+              for m in ("precision", "recall", "f1")} for thr in THRESHOLDS}
     if not a.no_group:
         res["grouped_cv_layer_alone"] = grouped_cv(packs, settings)
     if not a.no_calls:
@@ -245,6 +264,8 @@ def main(argv=None) -> int:
         print(f"{name:16} {f['rows']:4}  {_prf(f['rules']):30}  {_prf(f['layer']):30}  "
               f"(fp {f['layer']['fp']}, fn {f['layer']['fn']}; train {f['train_s']} s)")
     print(f"{'mean':16} {'':4}  {_prf(mean['rules']):30}  {_prf(mean['layer']):30}")
+    for thr, m in res["mean_at_threshold"].items():
+        print(f"{'mean at ' + str(thr):16} {'':4}  {'':30}  {_prf(m):30}")
     if "grouped_cv_layer_alone" in res:
         g = res["grouped_cv_layer_alone"]
         print(f"layer alone, grouped 5-fold over {g['rows']} real rows ({g['groups']} sources): AUC {g['auc']:.4f}, "

@@ -21,6 +21,11 @@ def project_root() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1]
 
 
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "compliance"
+
+
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "compliance"
@@ -65,6 +70,13 @@ class Settings:
     #: least this probability (similarity.RegisterModel; call speech scores <= 0.25); 0: no register
     #: model, such utterances keep agent-rule hits and lose customer signals
     similarity_narration: float = 0.3
+    #: the layer's sentence encoder (compliance/rules/encoder.py): "use-m3" (Universal Sentence
+    #: Encoder multilingual v3, weights inside its package), or "none" for character n-grams alone
+    similarity_encoder: str = "use-m3"
+    #: the encoder's share of the layer's violation logit (similarity.SimilarityModel)
+    similarity_encoder_mix: float = 0.4
+    #: derived data that can be rebuilt: the labelled rows' sentence embeddings (never a call's)
+    cache_dir: Path = field(default_factory=_default_cache_dir)
     #: a complete pyannote pipeline directory (e.g. speaker-diarization-community-1) to use instead
     #: of the built-in segmentation-3.0 + CAM++ diarizer
     diarization_pipeline: str = ""
@@ -110,6 +122,14 @@ class Settings:
         self.models_dir = Path(self.models_dir).expanduser()
         self.manifest = Path(self.manifest).expanduser()
         self.rules_dir = Path(self.rules_dir).expanduser()
+        self.cache_dir = Path(self.cache_dir).expanduser()
+        from .rules.encoder import ENCODERS
+
+        if self.similarity_encoder.strip().lower() not in ("", "none", "off", *ENCODERS):
+            raise ComplianceError(f"setting similarity_encoder: unknown encoder {self.similarity_encoder!r} "
+                                  f"(choose {', '.join(ENCODERS)} or none)")
+        if not 0.0 <= self.similarity_encoder_mix <= 1.0:
+            raise ComplianceError(f"setting similarity_encoder_mix: {self.similarity_encoder_mix} is not within 0..1")
         if not self.db_url:
             self.db_url = f"sqlite:///{self.data_dir / 'compliance.db'}"
 

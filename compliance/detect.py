@@ -55,7 +55,7 @@ def _similarity(packs, paths, wanted: bool | None):
     utterances (the default rules/ has one), unless switched off in the settings."""
     from .config import load_settings
     from .rules.loader import RULES_DIR
-    from .rules.similarity import SimilarityLayer, corpus_files
+    from .rules.similarity import corpus_files
 
     settings = load_settings()
     if not (settings.similarity if wanted is None else wanted) or not packs:
@@ -64,9 +64,21 @@ def _similarity(packs, paths, wanted: bool | None):
     files = [f for d in folders if d.is_dir() for f in corpus_files(d)]
     if not files:
         return None
+    return similarity_layer(packs, files, settings)
+
+
+def similarity_layer(packs, files, settings=None):
+    """A similarity layer over `files` (labelled corpus TSVs) as the settings configure it."""
+    from .config import load_settings
+    from .rules.encoder import encoder_for
+    from .rules.similarity import SimilarityLayer
+
+    settings = settings or load_settings()
     return SimilarityLayer(packs, files, threshold=settings.similarity_threshold,
                            veto_below=settings.similarity_veto,
-                           narration_veto=settings.similarity_narration)
+                           narration_veto=settings.similarity_narration,
+                           encoder=encoder_for(settings.similarity_encoder, settings.cache_dir),
+                           mix=settings.similarity_encoder_mix)
 
 
 def _engine(packs) -> Engine:
@@ -96,6 +108,8 @@ def violations_from(eng, analyzed: list, *, call_level: bool = True) -> list[Vio
     ctx = None  # call-scope context of the agent turns so far, read only when a rule asks
     every = bool(eng.unfiltered)
     similarity = getattr(eng, "similarity", None)
+    if similarity is not None and len(analyzed) > 1:
+        similarity.prepare([an.utt for an in analyzed])
     for i, an in enumerate(analyzed):
         hits: list[Violation] = []
         if an.live or every:

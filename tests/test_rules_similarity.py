@@ -33,12 +33,12 @@ def full():
 
 def _without(batch):
     """Rules + a similarity layer trained on everything but `batch`."""
+    from compliance.detect import similarity_layer
     from compliance.rules.engine import Engine
-    from compliance.rules.similarity import SimilarityLayer
 
     packs = load_pack_files(None)
     eng = Engine(packs)
-    eng.similarity = SimilarityLayer(packs, [f for f in corpus_files(RULES_DIR) if f != batch])
+    eng.similarity = similarity_layer(packs, [f for f in corpus_files(RULES_DIR) if f != batch])
     return eng
 
 

@@ -99,9 +99,12 @@ def evaluate(rows: list[Row], engine) -> dict:
     per_cat: dict[str, Scores] = {}
     misses, false_alarms = [], []
     cat_agree = 0
-    for r in rows:
-        u = Utterance(speaker=r.role, start=0.0, end=1.0, text=r.text, role=r.role,
-                      language=r.language)
+    sim = getattr(engine, "similarity", None)
+    utts = [Utterance(speaker=r.role, start=0.0, end=1.0, text=r.text, role=r.role, language=r.language)
+            for r in rows]
+    for k, (r, u) in enumerate(zip(rows, utts)):
+        if sim is not None and k % 256 == 0:
+            sim.prepare(utts[k:k + 256])  # each row is its own call: embed them in batches all the same
         vs = detect([u], engine, call_level=False)
         r.predicted = bool(vs)
         r.categories = sorted({v.category for v in vs})
