@@ -9,7 +9,8 @@ utterances. Every utterance is normalised and matched afresh (no result caching;
 memos live on one utterance's analysis, and its clause-break cache holds the last few texts only,
 so the repeated benchmark texts are not served from it). The engine is the rules alone
 (load_packs(similarity=False)); detect() with the similarity layer is reported on a line of its own,
-with the layer's (text, role) memo switched off for the same reason.
+with the layer's (text, role) memo switched off for the same reason, one utterance at a time and in
+12-turn calls (where its sentence encoder embeds a call's utterances in one batch).
 
 The naive loop does the matching job the same way a rule-by-rule engine would: the same
 normalisation (normalize() and the pinyin layer, so that it finds the same homophones), then for
@@ -267,6 +268,12 @@ def run(n: int, repeat: int = 5, scale=(1, 4, 10)) -> dict:
                 detect([u], sim, call_level=False)
             res["calls_with_similarity_utt_per_s"] = round(len(utts) / _chunked(
                 lambda part: [detect([u], sim, call_level=False) for u in part], utts, max(repeat // 2, 1), CHUNK))
+            # whole 12-turn calls: the layer embeds a call's utterances in one batch (prepare)
+            res["calls_with_similarity_batched_utt_per_s"] = round(len(utts) / _chunked(
+                lambda part: [detect(c, sim, call_level=False) for c in part], calls12, max(repeat // 2, 1),
+                CHUNK // 12))
+            enc = getattr(sim.similarity, "encoder", None)
+            res["similarity_encoder"] = enc.name if enc is not None else "none"
     return res
 
 
@@ -318,8 +325,9 @@ def main() -> None:
     if "calls_call_level_utt_per_s" in res:
         print(f"[calls] engine incl. call-level checks: {res['calls_call_level_utt_per_s']:,} utterances/s")
     if "calls_with_similarity_utt_per_s" in res:
-        print(f"[calls] detect() with the similarity layer as well (not the rule engine): "
-              f"{res['calls_with_similarity_utt_per_s']:,} utterances/s")
+        print(f"[calls] detect() with the similarity layer as well (not the rule engine; encoder "
+              f"{res['similarity_encoder']}): {res['calls_with_similarity_utt_per_s']:,} utterances/s one at a time, "
+              f"{res['calls_with_similarity_batched_utt_per_s']:,}/s in 12-turn calls")
     sc = res.get("scaling", [])
     for x in sc:
         print(f"[scaling, calls] {x['rules']:>4} rules: engine {x['engine_utt_per_s']:>8,}/s, naive per-rule regex "
