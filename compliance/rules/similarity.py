@@ -300,9 +300,11 @@ class RegisterModel:
         return _linear_probability(self.grams(text), self._weights, self._b)
 
 
-#: the encoder model's inverse regularisation (bench/similarity_cv.py: 0.3 to 10 within 0.001 AUC)
+#: the encoder model's inverse regularisation (out of fold over the real rows, ten folds of batches:
+#: C 0.3 to 10 within 0.002 AUC)
 ENCODER_C = 3.0
-#: the encoder's share of the violation logit (the rest: the n-grams'); see SimilarityModel
+#: the encoder's share of the violation logit (the rest: the n-grams'); see SimilarityModel. The
+#: layer takes it from the settings (similarity_encoder_mix, chosen by bench/similarity_cv.py)
 ENCODER_MIX = 0.4
 
 
