@@ -176,3 +176,13 @@ def test_what_a_call_says_never_reaches_the_embedding_cache(small_layer):
     stored = EmbeddingCache(layer.encoder.encoder, folder)
     assert len(stored) > 500  # the training rows
     assert _key(secret) not in stored._mem and _key(CALL[2][0]) not in stored._mem
+
+
+def test_the_model_manifest_lists_the_weights_the_encoder_checks():
+    from compliance.models import load_manifest, verify
+
+    s = load_settings()
+    entry = load_manifest(s.manifest).default_for("sentence-encoder")
+    weights = next(f for f in entry.files if f.path == "weights.npz")
+    assert weights.sha256 == USE_M3_SHA256
+    assert [r.status for r in verify(entry, s)] == ["ok", "ok"]  # `compliance models verify` covers it
