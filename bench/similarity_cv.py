@@ -61,14 +61,15 @@ def layer_without(packs, files, held_texts: set[str], settings) -> SimilarityLay
     layer = similarity_layer(packs, files, settings)
     samples = [s for s in training_set(packs, files)
                if (s.language or "zh") in layer.languages and s.text not in held_texts]
-    layer._model = SimilarityModel(samples, **_encoder(settings), **MODEL)
+    layer._model = SimilarityModel(samples, encoder=layer.encoder, mix=layer.mix, **MODEL)
     layer._register = RegisterModel([s for s in read_corpus(files)
                                      if (s.language or "zh") in layer.languages and s.text not in held_texts])
     return layer
 
 
 def _encoder(settings) -> dict:
-    """The sentence encoder the settings name (one model, its embeddings cached across folds)."""
+    """The sentence encoder the settings name, for a model trained without a layer (one model, its
+    embeddings cached across folds)."""
     return {"encoder": encoder_for(settings.similarity_encoder, settings.cache_dir),
             "mix": settings.similarity_encoder_mix}
 
@@ -77,6 +78,11 @@ def engine_with(packs, layer) -> Engine:
     eng = Engine(packs)
     eng.similarity = layer
     return eng
+
+
+def _mean(scores: list[dict]) -> dict:
+    """Precision, recall and F1 averaged over folds (each fold's `overall` scores)."""
+    return {m: round(sum(s[m] for s in scores) / len(scores), 4) for m in ("precision", "recall", "f1")}
 
 
 def _prf(o: dict) -> str:
@@ -239,14 +245,10 @@ def main(argv=None) -> int:
     res = {"threshold": settings.similarity_threshold, "veto_below": settings.similarity_veto,
            "model": {k: str(v) for k, v in MODEL.items()},
            "folds": batch_folds(packs, names, settings, a.verbose and not a.json)}
-    mean = {}
-    for what in ("rules", "layer"):
-        mean[what] = {m: round(sum(f[what][m] for f in res["folds"].values()) / len(names), 4)
-                      for m in ("precision", "recall", "f1")}
+    folds = list(res["folds"].values())
+    mean = {what: _mean([f[what] for f in folds]) for what in ("rules", "layer")}
     res["mean"] = mean
-    res["mean_at_threshold"] = {
-        thr: {m: round(sum(f["sweep"][thr][m] for f in res["folds"].values()) / len(names), 4)
-              for m in ("precision", "recall", "f1")} for thr in THRESHOLDS}
+    res["mean_at_threshold"] = {thr: _mean([f["sweep"][thr] for f in folds]) for thr in THRESHOLDS}
     if not a.no_group:
         res["grouped_cv_layer_alone"] = grouped_cv(packs, settings)
     if not a.no_calls:

@@ -21,6 +21,11 @@ def project_root() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1]
 
 
+#: the sentence encoders `similarity_encoder` may name (compliance/rules/encoder.py); "" or "none":
+#: the similarity layer runs on character n-grams alone
+SIMILARITY_ENCODERS = ("use-m3",)
+
+
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "compliance"
@@ -123,11 +128,9 @@ class Settings:
         self.manifest = Path(self.manifest).expanduser()
         self.rules_dir = Path(self.rules_dir).expanduser()
         self.cache_dir = Path(self.cache_dir).expanduser()
-        from .rules.encoder import ENCODERS
-
-        if self.similarity_encoder.strip().lower() not in ("", "none", "off", *ENCODERS):
+        if self.similarity_encoder.strip().lower() not in ("", "none", "off", *SIMILARITY_ENCODERS):
             raise ComplianceError(f"setting similarity_encoder: unknown encoder {self.similarity_encoder!r} "
-                                  f"(choose {', '.join(ENCODERS)} or none)")
+                                  f"(choose {', '.join(SIMILARITY_ENCODERS)} or none)")
         if not 0.0 <= self.similarity_encoder_mix <= 1.0:
             raise ComplianceError(f"setting similarity_encoder_mix: {self.similarity_encoder_mix} is not within 0..1")
         if not self.db_url:

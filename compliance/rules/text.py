@@ -64,6 +64,12 @@ def _traditional_chars() -> frozenset:
         return frozenset()
 
 
+def simplified(text: str) -> str:
+    """`text` in Simplified script: OpenCC t2s, run only when a character it would change is there."""
+    trad = _traditional_chars()
+    return to_simplified(text) if not trad or not trad.isdisjoint(text) else text
+
+
 def _pct(m: re.Match) -> str:
     num = m.group(1)
     if num[0].isdigit():
@@ -94,10 +100,7 @@ def normalize(text: str) -> str:
     if text.isascii():
         text = text.lower().replace("(", ",").replace(")", ",")
     else:
-        trad = _traditional_chars()
-        if not trad or not trad.isdisjoint(text):
-            text = to_simplified(text)
-        text = text.translate(_PUNCT_LIST)
+        text = simplified(text).translate(_PUNCT_LIST)
     if "百分之" in text:
         text = _PCT.sub(_pct, text)
     if "个点" in text:
