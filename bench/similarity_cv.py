@@ -42,7 +42,7 @@ from compliance.rules.encoder import encoder_for  # noqa: E402
 from compliance.rules.engine import Engine  # noqa: E402
 from compliance.rules.evaluate import Scores, evaluate, read_tsv  # noqa: E402
 from compliance.rules.loader import RULES_DIR, load_pack_files  # noqa: E402
-from compliance.rules.similarity import (RegisterModel, SimilarityLayer, SimilarityModel, corpus_files,  # noqa: E402
+from compliance.rules.similarity import (SimilarityLayer, SimilarityModel, corpus_files,  # noqa: E402
                                          read_corpus, training_set)
 from compliance.types import Utterance  # noqa: E402
 
@@ -59,11 +59,8 @@ THRESHOLDS: list[float] = []
 def layer_without(packs, files, held_texts: set[str], settings) -> SimilarityLayer:
     """A layer over `files`, trained without any sample whose text is in `held_texts`."""
     layer = similarity_layer(packs, files, settings)
-    samples = [s for s in training_set(packs, files)
-               if (s.language or "zh") in layer.languages and s.text not in held_texts]
-    layer._model = SimilarityModel(samples, encoder=layer.encoder, mix=layer.mix, **MODEL)
-    layer._register = RegisterModel([s for s in read_corpus(files)
-                                     if (s.language or "zh") in layer.languages and s.text not in held_texts])
+    layer.held_out = frozenset(held_texts)
+    layer._model = SimilarityModel(layer.training_samples(), encoder=layer.encoder, mix=layer.mix, **MODEL)
     return layer
 
 

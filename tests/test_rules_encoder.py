@@ -9,7 +9,7 @@ import pytest
 from compliance.config import load_settings
 from compliance.errors import ComplianceError
 from compliance.rules.encoder import USE_M3_SHA256, EmbeddingCache, UseEncoder, _key, encoder_for
-from compliance.rules.similarity import ROLES, Sample, SimilarityModel
+from compliance.rules.similarity import ROLES, Sample, SimilarityLayer, SimilarityModel
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +123,8 @@ def test_the_violation_logit_mixes_ngrams_and_meaning(use):
     assert mixed.score(text, role).p == pytest.approx(p, rel=1e-5)
     assert SimilarityModel(SAMPLES, encoder=use, mix=0.0).probability(text, role) == pytest.approx(p0)
     assert set(mixed._emb_w) == set(ROLES)
+    with pytest.raises(ValueError, match="similarity_encoder_mix"):  # one source for the share: the settings
+        SimilarityModel(SAMPLES, encoder=use)
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +161,17 @@ def test_a_call_embedded_in_one_batch_scores_as_one_by_one(small_layer):
     layer._cache.clear()
     single = [layer.probability(u) for u in utts if layer._scored(u)]
     assert batched == pytest.approx(single, abs=1e-4)
+
+
+def test_held_out_texts_stay_out_of_both_models(small_layer):
+    layer, _ = small_layer
+    rows = layer.register_rows()
+    held = {rows[0].text, layer.training_samples()[0].text}
+    fold = SimilarityLayer(layer.packs, layer.files, threshold=0.62)
+    fold.held_out = frozenset(held)
+    assert not held & {s.text for s in fold.training_samples()}
+    assert not held & {s.text for s in fold.register_rows()}
+    assert len(fold.training_samples()) == len(layer.training_samples()) - len(held & {s.text for s in layer.training_samples()})
 
 
 def test_what_a_call_says_never_reaches_the_embedding_cache(small_layer):

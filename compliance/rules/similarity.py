@@ -303,9 +303,12 @@ class RegisterModel:
 #: the encoder model's inverse regularisation (out of fold over the real rows, ten folds of batches:
 #: C 0.3 to 10 within 0.002 AUC)
 ENCODER_C = 3.0
-#: the encoder's share of the violation logit (the rest: the n-grams'); see SimilarityModel. The
-#: layer takes it from the settings (similarity_encoder_mix, chosen by bench/similarity_cv.py)
-ENCODER_MIX = 0.4
+
+
+def _check_mix(encoder, mix: float | None) -> None:
+    """An encoder's share of the logit has one source, the settings (similarity_encoder_mix)."""
+    if encoder is not None and mix is None:
+        raise ValueError("an encoder needs its share of the logit (mix; settings.similarity_encoder_mix)")
 
 
 class SimilarityModel:
@@ -318,13 +321,14 @@ class SimilarityModel:
     and the register model stay on n-grams."""
 
     def __init__(self, samples: list[Sample], *, c: float = C, featurizer: Featurizer | None = None,
-                 encoder=None, mix: float = ENCODER_MIX, encoder_c: float = ENCODER_C) -> None:
+                 encoder=None, mix: float | None = None, encoder_c: float = ENCODER_C) -> None:
         import numpy as np
         from sklearn.linear_model import LogisticRegression
         from sklearn.svm import LinearSVC
 
         if len({s.violation for s in samples}) < 2:
             raise ValueError("the similarity layer needs both violation and compliant samples")
+        _check_mix(encoder, mix)
         self.featurizer = featurizer = featurizer or Featurizer()
         docs = [featurizer(s.text, s.role) for s in samples]
         vec = _tfidf()
@@ -480,10 +484,11 @@ class SimilarityLayer:
     the selected packs' languages, and turns a score into a finding or a veto."""
 
     def __init__(self, packs, files, *, threshold: float, veto_below: float = 0.0,
-                 narration_veto: float = 0.3, encoder=None, mix: float = ENCODER_MIX) -> None:
+                 narration_veto: float = 0.3, encoder=None, mix: float | None = None) -> None:
         """`threshold` and the rest as the settings give them (compliance.detect.similarity_layer)."""
         import threading
 
+        _check_mix(encoder, mix)
         self.packs = packs
         #: the sentence encoder (compliance.rules.encoder.encoder_for), or None: n-grams alone. Only
         #: the training rows' embeddings are cached on disk, never a call's.
@@ -519,15 +524,27 @@ class SimilarityLayer:
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], float] = {}
         self._embeddings: dict = {}  # text -> embedding, from prepare() until probability() reads it
+        #: texts left out of training (bench/similarity_cv.py holds each batch out in turn)
+        self.held_out: frozenset[str] = frozenset()
 
+    def training_samples(self) -> list[Sample]:
+        """The labelled rows the model learns from: the packs' examples and the corpus files, in the
+        packs' languages, less the held-out texts."""
+        return [s for s in training_set(self.packs, self.files)
+                if (s.language or "zh") in self.languages and s.text not in self.held_out]
+
+    def register_rows(self) -> list[Sample]:
+        """The register model's rows: the corpus files alone (the rules' examples are written as
+        speech whatever their scope), in the packs' languages, less the held-out texts."""
+        return [s for s in read_corpus(self.files)
+                if (s.language or "zh") in self.languages and s.text not in self.held_out]
 
     @property
     def model(self) -> SimilarityModel:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    samples = [s for s in training_set(self.packs, self.files)
-                               if (s.language or "zh") in self.languages]
+                    samples = self.training_samples()
                     self._model = SimilarityModel(samples, encoder=self.encoder, mix=self.mix)
                     if self.encoder is not None and hasattr(self.encoder, "save"):
                         self.encoder.save()
@@ -537,13 +554,11 @@ class SimilarityLayer:
 
     @property
     def register(self) -> RegisterModel:
-        """The narration-vs-speech model, trained on first use from the corpus rows alone (the
-        rules' examples are written as speech whatever their scope)."""
+        """The narration-vs-speech model, trained on first use (register_rows)."""
         if self._register is None:
             with self._lock:
                 if self._register is None:
-                    rows = [s for s in read_corpus(self.files) if (s.language or "zh") in self.languages]
-                    self._register = RegisterModel(rows)
+                    self._register = RegisterModel(self.register_rows())
         return self._register
 
     def probability(self, utt) -> float:
