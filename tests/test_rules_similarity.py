@@ -209,6 +209,35 @@ def test_a_mandatory_disclosure_raises_no_similarity_finding(full, text, languag
     assert [v.rule_id for v in detect_text(text, role="agent", language=language, packs=full)] == []
 
 
+@pytest.mark.parametrize("text,language,found", [
+    ("没有风险，稳稳的，放心买", "zh", None),  # a warning denied is the claim itself
+    ("There's no risk of loss at all with this one", "en", None),
+    ("这款产品的风险等级是二级", "zh", None),  # a descriptor, not a warning
+    ("这款产品有风险，可能会亏损本金", "zh", "有风险"),
+])
+def test_only_an_unnegated_warning_counts_as_a_disclosure(full, text, language, found):
+    """The layer's disclosure check reads only the absence rules' elements marked `warning`, and not
+    where a negation denies it: 没有风险 and "no risk of loss" once excused the claims they make."""
+    why = full.similarity._discloses(Utterance(speaker="agent", start=0, end=1, text=text, role="agent",
+                                               language=language))
+    assert (found in why) if found else why is None
+
+
+def test_a_customer_reporting_what_a_caller_said_is_a_signal_but_quoting_a_pitch_is_not(full):
+    """Reported speech is how customers voice risks ("他们说我名下的账户被冻结了"); a customer quoting a
+    seller's claim (说是跟存钱一样) is quoting it, the synthetic calls' must-not-flag convention."""
+    def said(text):
+        return detect([Utterance(speaker="customer", start=0, end=1, text=text, role="customer", language="zh")],
+                      full, call_level=False)
+    reported = said("他们说我名下的银行账户都被公安机关冻结了，让我先去买部新手机办张新卡，新号码不能告诉任何人。")
+    assert {v.kind for v in reported} == {"signal"}
+    quoting = Utterance(speaker="customer", start=0, end=1, role="customer", language="zh",
+                        text="你们上次也是这么说的。我前年在你们这儿买了一份保险，说是跟存钱一样，结果去年急用钱去退保，亏了好几千块钱。")
+    assert full.similarity.probability(quoting) >= full.similarity.threshold  # it reads like a complaint
+    assert "说是" in full.similarity._quotes_a_claim(quoting, full)
+    assert said(quoting.text) == []
+
+
 def test_a_disclosure_does_not_excuse_a_rule_hit(full):
     found = detect_text("This fund is risk-free, though past performance is not a guarantee of future results.",
                         role="agent", language="en", packs=full)

@@ -115,6 +115,10 @@ class Element(Strict):
     name: str
     phrases: list[str] = Field(default_factory=list)
     regex: list[str] = Field(default_factory=list)
+    #: every phrase is a risk warning in itself ("may lose value", 产品有风险), not a mere descriptor
+    #: (风险等级, 现金价值): the similarity layer raises no finding on an agent's utterance that says
+    #: one, unnegated, since a warning reads much like the claim it warns about
+    warning: bool = False
 
     @model_validator(mode="after")
     def _nonempty(self):

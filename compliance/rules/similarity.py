@@ -500,14 +500,18 @@ class SimilarityLayer:
         self.narration_veto = narration_veto
         self._register: RegisterModel | None = None
         self.languages = {p.info.language for p in packs}
+        #: the customer-signal packs' categories (complaints, risk cues), not agent-side claims
+        self._signal_categories = frozenset(rule.category for pack in packs if pack.info.kind == "signal"
+                                            for rule in pack.rules)
         #: per violation category, the rule (and pack) whose regulation and suggestion a finding cites
         self.reference = {}
         for pack in packs:
             for rule in pack.rules:
                 if rule.kind == "utterance" and rule.enabled:
                     self.reference.setdefault((rule.language, rule.category), (rule, pack))
-        #: per language, the phrases of the mandatory disclosures (the absence rules' required
-        #: elements), normalised: an agent saying one is disclosing (see _discloses)
+        #: per language, the phrases of the mandatory disclosures' warning elements (the absence
+        #: rules' required elements marked `warning`), normalised: an agent saying one, unnegated,
+        #: is warning (see _discloses)
         self._disclosures: dict[str, re.Pattern] = {}
         phrases: dict[str, set] = {}
         for pack in packs:
@@ -515,8 +519,9 @@ class SimilarityLayer:
                 if rule.kind == "absence" and rule.enabled and rule.absence is not None:
                     for variant in rule.absence.variants:
                         for element in variant.required:
-                            phrases.setdefault(rule.language, set()).update(
-                                n for ph in element.phrases if (n := normalize(ph).lower()))
+                            if element.warning:
+                                phrases.setdefault(rule.language, set()).update(
+                                    n for ph in element.phrases if (n := normalize(ph).lower()))
         for lang, found in phrases.items():
             alts = "|".join(re.escape(x) for x in sorted(found, key=len, reverse=True))
             self._disclosures[lang] = re.compile(rf"(?<![a-z0-9])(?:{alts})(?![a-z0-9])")
@@ -616,8 +621,10 @@ class SimilarityLayer:
         if v.kind == "signal" and p < QUESTION_SIGNAL_P and (utt.text or "").rstrip().endswith(("?", "？")):
             log.debug("similarity signal on the customer's question %r (p=%.2f) not raised", utt.text, p)
             return hits
-        why = self._suppressed(v.kind == "signal", v.category, analyzed, engine) or \
-            (None if v.kind == "signal" else self._discloses(utt))
+        if v.kind == "signal":
+            why = self._quotes_a_claim(utt, engine)
+        else:
+            why = self._suppressed(v.category, analyzed, engine) or self._discloses(utt)
         if why:
             log.debug("similarity finding on %r suppressed: %s", utt.text, why)
             return hits
@@ -630,10 +637,9 @@ class SimilarityLayer:
         return bool(utt.text) and (utt.language or "zh")[:2] in self.languages and \
             not _too_short(strip_fillers(normalize(utt.text)))
 
-    def _suppressed(self, signal: bool, category: str, analyzed=None, engine=None) -> str | None:
-        """The engine's cues where the rules' literals sit (`analyzed`: the engine's analysis).
-
-        Agent-side findings: a question anywhere a literal sits (asking is not promising),
+    def _suppressed(self, category: str, analyzed=None, engine=None) -> str | None:
+        """The engine's cues where the rules' literals sit (`analyzed`: the engine's analysis), for
+        an agent-side finding: a question anywhere a literal sits (asking is not promising),
         negation, hearsay or meta talk at a phrase that claims the finding's own category
         (保本 for guarantee_of_principal: "保本理财现在已经没有了"), and negation at a phrase that
         claims another category (收益稳定不了 denies 收益稳定, a guaranteed_return phrase, whatever
@@ -642,9 +648,7 @@ class SimilarityLayer:
         The layer's features already mark negation; asking the cues at every literal ('和', 'my',
         '返还', which claim nothing) besides dropped, on the real batches (leave-one-batch-out), 12
         true findings for 5 false ones, mostly a denied loss that is itself the promise ("never had
-        a losing trade", "一分钱都不会损失").
-        Customer-side signals: reporting and meta talk ("说是跟存钱一样" quoting an earlier
-        pitch; "我不满意" is a complaint, so negation is not asked)."""
+        a losing trade", "一分钱都不会损失")."""
         from . import cues
 
         if analyzed is None or not analyzed.hits:
@@ -653,9 +657,7 @@ class SimilarityLayer:
         zh = not norm.isascii()
         claims = engine.phrase_categories if engine is not None else None
         for lid, hs in analyzed.hits.items():
-            if signal:
-                checks = (cues.hearsay, cues.meta)
-            elif claims is not None and category in claims[lid]:
+            if claims is not None and category in claims[lid]:
                 checks = (cues.question, cues.negation, cues.hearsay, cues.meta)
             elif claims is not None and claims[lid]:
                 checks = (cues.question, cues.negation)
@@ -669,16 +671,53 @@ class SimilarityLayer:
                             return why
         return None
 
+    def _quotes_a_claim(self, utt, engine) -> str | None:
+        """A customer quoting a seller's claim ("说是跟存钱一样": hearsay or meta talk at a phrase that
+        claims an agent-side violation, the utterance read as agent speech) is quoting, not raising a
+        signal; the synthetic calls' ground truth marks that line must-not-flag. Any other report
+        stands ("他们说我名下的账户被冻结了", "a man who said he was from my bank"): reporting what a
+        caller or seller said is how a customer voices a risk or a complaint. Suppressing signals at
+        every hearsay and meta cue, as before, lost 67 true signals for 2 false ones over the 61 real
+        batches held out in turn; this narrower check keeps 62 of the 67."""
+        from dataclasses import replace
+
+        from . import cues
+
+        if engine is None:
+            return None
+        an = engine.analyze(replace(utt, role="agent"))
+        if not an.hits:
+            return None
+        norm = an.norm
+        zh = not norm.isascii()
+        claims = engine.phrase_categories
+        for lid, hs in an.hits.items():
+            if not claims[lid] - self._signal_categories:
+                continue
+            for h in hs:
+                if h.end - h.start >= 2:
+                    for check in (cues.hearsay, cues.meta):
+                        why = check(norm, h.start, h.end, zh)
+                        if why:
+                            return f"quotes a seller's claim ({why})"
+        return None
+
     def _discloses(self, utt) -> str | None:
-        """The mandatory disclosure the utterance makes, if any ("you might get back less than you put
-        in", "理财非存款"): a risk warning reads much like the claims it warns about, but an agent saying
-        one is doing what the regulation asks, so no similarity finding is raised on it (a rule's hit
-        on the same utterance still stands)."""
+        """The risk warning the utterance gives, if any ("you might get back less than you put in",
+        "理财非存款"): a warning reads much like the claims it warns about, but an agent giving one is
+        doing what the regulation asks, so no similarity finding is raised on it (a rule's hit on the
+        same utterance still stands). A negated one is the claim itself (没有风险, "no risk of loss")."""
+        from . import cues
+
         pattern = self._disclosures.get((utt.language or "zh")[:2])
         if pattern is None:
             return None
-        m = pattern.search(normalize(utt.text or "").lower())
-        return f"a mandatory disclosure ('{m.group(0)}')" if m else None
+        norm = normalize(utt.text or "").lower()
+        zh = not norm.isascii()
+        for m in pattern.finditer(norm):
+            if not cues.negation(norm, m.start(), m.end(), zh):
+                return f"a mandatory disclosure ('{m.group(0)}')"
+        return None
 
     def finding(self, utt, p: float):
         """A Violation for an utterance no rule matched but that scored >= threshold, or None when
