@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 
 from compliance.config import load_settings  # noqa: E402
 from compliance.detect import detect, similarity_layer  # noqa: E402
-from compliance.rules.encoder import encoder_for  # noqa: E402
 from compliance.rules.engine import Engine  # noqa: E402
 from compliance.rules.evaluate import Scores, evaluate, read_tsv  # noqa: E402
 from compliance.rules.loader import RULES_DIR, load_pack_files  # noqa: E402
@@ -62,13 +61,6 @@ def layer_without(packs, files, held_texts: set[str], settings) -> SimilarityLay
     layer.held_out = frozenset(held_texts)
     layer._model = SimilarityModel(layer.training_samples(), encoder=layer.encoder, mix=layer.mix, **MODEL)
     return layer
-
-
-def _encoder(settings) -> dict:
-    """The sentence encoder the settings name, for a model trained without a layer (one model, its
-    embeddings cached across folds)."""
-    return {"encoder": encoder_for(settings.similarity_encoder, settings.cache_dir),
-            "mix": settings.similarity_encoder_mix}
 
 
 def engine_with(packs, layer) -> Engine:
@@ -148,12 +140,13 @@ def grouped_cv(packs, settings, k: int = 5) -> dict:
     probs, gold = [], []
     sc = Scores()
     thr = settings.similarity_threshold
+    layer = similarity_layer(packs, [], settings)  # the settings' encoder and share, one model for every fold
     for f in range(k):
         test = [s for s in samples if key[tuple(s.source.split(":", 1))] == f]
         held = {s.text for s in test}
         train = [s for s in base + [s for s in samples if key[tuple(s.source.split(":", 1))] != f]
                  if s.text not in held and (s.language or "zh") in langs]
-        model = SimilarityModel(train, **_encoder(settings), **MODEL)
+        model = SimilarityModel(train, encoder=layer.encoder, mix=layer.mix, **MODEL)
         for s in test:
             p = model.probability(s.text, s.role)
             probs.append(p)
