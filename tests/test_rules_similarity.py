@@ -238,6 +238,17 @@ def test_a_customer_reporting_what_a_caller_said_is_a_signal_but_quoting_a_pitch
     assert said(quoting.text) == []
 
 
+@pytest.mark.parametrize("text,language", [("这个产品保本保息吗？", "zh"), ("Is this fund guaranteed?", "en")])
+def test_a_question_excuses_a_claim_but_not_an_act_done_by_asking(full, text, language):
+    """Asking about a guarantee is not promising one, so a question at a rule's literal excuses the
+    layer's agent-side findings of the claims; but pressing, inducing or coaching is often done by
+    asking ("would you like a cash gift for moving your pension?"), so it does not excuse those."""
+    an = full.analyze(Utterance(speaker="agent", start=0, end=1, text=text, role="agent", language=language))
+    assert full.similarity._suppressed("guarantee_of_principal", an, full)
+    for category in ("urgency_pressure", "improper_inducement", "suitability_bypass"):
+        assert full.similarity._suppressed(category, an, full) is None, category
+
+
 def test_a_disclosure_does_not_excuse_a_rule_hit(full):
     found = detect_text("This fund is risk-free, though past performance is not a guarantee of future results.",
                         role="agent", language="en", packs=full)

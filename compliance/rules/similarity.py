@@ -305,6 +305,14 @@ class RegisterModel:
 ENCODER_C = 3.0
 
 
+#: agent-side categories whose violation is often itself a question ("could you share your screen
+#: with me?", "would you like a cash gift for moving your pension?", 要不要进群听老师讲?): a question
+#: cue does not excuse the layer's finding of these. For the claims (保本, "guaranteed"), asking is
+#: not claiming. Leave-one-batch-out over 69 batches: R 0.929 -> 0.935 at P 0.908.
+ASKING_CATEGORIES = frozenset({"urgency_pressure", "improper_inducement", "misrepresenting_product",
+                               "disparaging_competitors", "suitability_bypass"})
+
+
 def _cue_at_literals(analyzed, checks_for) -> str | None:
     """The first cue (compliance.rules.cues) found at a rule literal the engine's analysis hit, two
     characters or longer: `checks_for(lid)` gives the checks asked at that literal's hits (empty:
@@ -660,7 +668,8 @@ class SimilarityLayer:
 
     def _suppressed(self, category: str, analyzed=None, engine=None) -> str | None:
         """The engine's cues where the rules' literals sit (`analyzed`: the engine's analysis), for
-        an agent-side finding: a question anywhere a literal sits (asking is not promising),
+        an agent-side finding: a question anywhere a literal sits (asking is not promising; not for
+        ASKING_CATEGORIES, where the question is the act),
         negation, hearsay or meta talk at a phrase that claims the finding's own category
         (保本 for guarantee_of_principal: "保本理财现在已经没有了"), and negation at a phrase that
         claims another category (收益稳定不了 denies 收益稳定, a guaranteed_return phrase, whatever
@@ -675,13 +684,14 @@ class SimilarityLayer:
         if analyzed is None:
             return None
         claims = engine.phrase_categories if engine is not None else None
-        own = (cues.question, cues.negation, cues.hearsay, cues.meta)
-        other = (cues.question, cues.negation)
+        asked = () if category in ASKING_CATEGORIES else (cues.question,)
+        own = asked + (cues.negation, cues.hearsay, cues.meta)
+        other = asked + (cues.negation,)
 
         def checks_for(lid: int) -> tuple:
             if claims is not None and category in claims[lid]:
                 return own
-            return other if claims is not None and claims[lid] else (cues.question,)
+            return other if claims is not None and claims[lid] else asked
 
         return _cue_at_literals(analyzed, checks_for)
 
