@@ -238,6 +238,11 @@ def test_money_falling_short_is_a_condition_not_a_negation(eng):
     ("Would you be interested in a guaranteed return of 9% a year?", True),
     ("Is your principal guaranteed in your current plan?", False),
     ("Would you like to know how this fund could lose value?", False),
+    # a negation before a comma-separated "or" list denies its last item too
+    ("The analyst does not and cannot guarantee any fixed, assured, or risk-free returns.", False),
+    ("We cannot promise high, stable, or guaranteed returns.", False),
+    ("No hidden fees, guaranteed returns.", True),  # two selling points, not a list the "no" governs
+    ("There are no fees, and it is risk-free.", True),
 ])
 def test_english_denials_and_rhetorical_questions(eng, text, flagged):
     assert bool(cats(eng, text, lang="en")) is flagged

@@ -95,6 +95,31 @@ def _mask(window: str, pseudo: re.Pattern) -> str:
     return window
 
 
+#: the hit's clause as the last item of a disjunction: "or ", "assured or ", "nor "
+_LIST_TAIL_EN = re.compile(r"\s*(?:[a-z][a-z'-]*\s+)?(?:or|nor)\s+")
+#: an earlier item of the list: one or two words between commas
+_LIST_ITEM_EN = re.compile(r"\s*[a-z][a-z'-]*(?:\s+[a-z][a-z'-]*)?\s*")
+
+
+def _list_head_en(text: str, cs: int, start: int) -> tuple[int, int] | None:
+    """The clause that opens a comma-separated disjunction ending at the hit, where its negation
+    sits ("does not offer fixed, assured, or risk-free returns"; "cannot promise high, stable, or
+    guaranteed returns"): the hit's clause must hold only "[item] or" before the hit and each
+    clause between only an item of one or two words. A list without "or" is not read this way:
+    "No hidden fees, guaranteed returns" lists two selling points, and the first one's "no" does
+    not deny the second."""
+    if cs == 0 or text[cs - 1] != "," or not _LIST_TAIL_EN.fullmatch(text, cs, start):
+        return None
+    pos = cs - 1  # the comma that opens the hit's clause
+    for _ in range(4):
+        prev = max(text.rfind(c, 0, pos) for c in ",.?!;:") + 1
+        if _LIST_ITEM_EN.fullmatch(text, prev, pos) and prev > 0 and text[prev - 1] == ",":
+            pos = prev - 1
+            continue
+        return prev, pos
+    return None
+
+
 def negation(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
     cs, ce = cb or clause_bounds(text, start, end)
     if zh:
@@ -126,6 +151,11 @@ def negation(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
     for w in words:
         if w in NEG_EN or w.endswith("n't"):
             return w
+    head = _list_head_en(text, cs, start)
+    if head is not None:
+        for w in _WORD.findall(_mask(text[head[0]:head[1]], _PSEUDO_EN))[-NEG_WORDS_EN:]:
+            if w in NEG_EN or w.endswith("n't"):
+                return w
     tail = text[end:min(ce, end + 30)]
     # a denial after the claim counts only in the claim's own clause: "a return, because there's no
     # such thing as a dry hole" gives a reason, it does not deny the return
