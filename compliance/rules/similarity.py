@@ -305,10 +305,12 @@ class RegisterModel:
 ENCODER_C = 3.0
 
 
-#: agent-side categories whose violation is often itself a question ("could you share your screen
-#: with me?", "would you like a cash gift for moving your pension?", 要不要进群听老师讲?): a question
-#: cue does not excuse the layer's finding of these. For the claims (保本, "guaranteed"), asking is
-#: not claiming. Leave-one-batch-out over 69 batches: R 0.929 -> 0.935 at P 0.908.
+#: agent-side categories whose violation is often itself a question ("don't you agree it would be
+#: best to buy this policy now?", "would you like a cash gift for moving your pension?", 要不要进群听
+#: 老师讲?): a question cue does not excuse the layer's finding of these. For the claims (保本,
+#: "guaranteed"), asking is not claiming. Leave-one-batch-out over 69 batches, with the same round's
+#: rule fixes: P 0.908 -> 0.909, R 0.929 -> 0.932. PII requests stay out: with them R 0.935, but the
+#: card's last four digits, asked for verification on most service calls, became a false alarm.
 ASKING_CATEGORIES = frozenset({"urgency_pressure", "improper_inducement", "misrepresenting_product",
                                "disparaging_competitors", "suitability_bypass"})
 
