@@ -112,11 +112,19 @@ def _list_head_en(text: str, cs: int, start: int) -> tuple[int, int] | None:
         return None
     pos = cs - 1  # the comma that opens the hit's clause
     for _ in range(4):
-        prev = max(text.rfind(c, 0, pos) for c in ",.?!;:") + 1
+        prev = clause_bounds(text, pos, pos)[0]  # the clause that this comma closes
         if _LIST_ITEM_EN.fullmatch(text, prev, pos) and prev > 0 and text[prev - 1] == ",":
             pos = prev - 1
             continue
         return prev, pos
+    return None
+
+
+def _negation_word_en(window: str) -> str | None:
+    """A negation word among the last NEG_WORDS_EN words of `window` (pseudo-negations masked)."""
+    for w in _WORD.findall(window)[-NEG_WORDS_EN:]:
+        if w in NEG_EN or w.endswith("n't"):
+            return w
     return None
 
 
@@ -147,15 +155,14 @@ def negation(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
     pre = _mask(text[max(cs, start - 40):start], _PSEUDO_EN)
     if "no such thing" in pre or "there is no" in pre or "there's no" in pre:
         return "no such thing"
-    words = _WORD.findall(pre)[-NEG_WORDS_EN:]
-    for w in words:
-        if w in NEG_EN or w.endswith("n't"):
-            return w
+    w = _negation_word_en(pre)
+    if w:
+        return w
     head = _list_head_en(text, cs, start)
     if head is not None:
-        for w in _WORD.findall(_mask(text[head[0]:head[1]], _PSEUDO_EN))[-NEG_WORDS_EN:]:
-            if w in NEG_EN or w.endswith("n't"):
-                return w
+        w = _negation_word_en(_mask(text[head[0]:head[1]], _PSEUDO_EN))
+        if w:
+            return w
     tail = text[end:min(ce, end + 30)]
     # a denial after the claim counts only in the claim's own clause: "a return, because there's no
     # such thing as a dry hole" gives a reason, it does not deny the return
