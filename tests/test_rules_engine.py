@@ -213,6 +213,19 @@ def test_only_an_imperative_dont_is_advice(eng):
     assert not cats(eng, "Don't worry about a refund, I just want my money back", role="customer", lang="en")
 
 
+def test_a_condition_or_an_a_not_a_question_negates_nothing(eng):
+    # "if we don't …" states a condition: the demand after it stands; a plain "don't" still denies
+    assert cats(eng, "If we don't get our money back by Friday, I am calling my lawyer.", role="customer",
+                lang="en") == {"customer_complaint"}
+    assert not cats(eng, "We don't want our money back, we just want the paperwork sorted.", role="customer",
+                    lang="en")
+    # 是不是 / 会不会 ask (A-not-A); the 不 inside them denied what followed
+    assert cats(eng, "我是不是遇到骗子了?", role="customer") == {"customer_risk_cue"}
+    assert cats(eng, "他会不会是骗子啊?", role="customer") == {"customer_risk_cue"}
+    assert not cats(eng, "还好，我没有遇到骗子。", role="customer")
+    assert not cats(eng, "这个产品是不是保本的?")  # an agent's question still promises nothing
+
+
 def test_money_falling_short_is_a_condition_not_a_negation(eng):
     # 钱不够 negated what followed it, hiding "take a loan to buy"
     assert cats(eng, "钱不够可以贷款买理财") == {"suitability_bypass"}

@@ -29,6 +29,8 @@ PSEUDO_NEG_ZH = (
     "无限", "无所谓", "未曾想",
     # the customer's money falling short is a condition, not a denial of what follows (钱不够可以贷款买)
     "钱不够", "资金不够", "不够的话",
+    # an A-not-A question asks, it does not deny (我是不是遇到骗子了? 会不会亏?)
+    "是不是", "会不会", "能不能", "有没有", "可不可以", "对不对", "要不要", "算不算",
 )
 # Directly after the match (same clause): the claim is denied or called false.
 POST_NEG_ZH = ("已经退出", "退出市场", "不再发行", "已经停了", "不了", "不下来", "已经没有", "现在没有了", "早就没有了", "没有了", "已经不存在", "已经取消", "不再有",
@@ -120,10 +122,22 @@ def _list_head_en(text: str, cs: int, start: int) -> tuple[int, int] | None:
     return None
 
 
+#: "if you don't give us the code, …": the negation states a condition, the demand stands
+_CONDITION_EN = {"if", "unless"}
+_SUBJECT_EN = {"you", "we", "i", "they", "he", "she", "it"}
+
+
 def _negation_word_en(window: str) -> str | None:
-    """A negation word among the last NEG_WORDS_EN words of `window` (pseudo-negations masked)."""
-    for w in _WORD.findall(window)[-NEG_WORDS_EN:]:
+    """A negation word among the last NEG_WORDS_EN words of `window` (pseudo-negations masked),
+    not one that opens a condition ("if you don't …")."""
+    words = _WORD.findall(window)
+    n = len(words)
+    for i in range(max(n - NEG_WORDS_EN, 0), n):
+        w = words[i]
         if w in NEG_EN or w.endswith("n't"):
+            if i and (words[i - 1] in _CONDITION_EN or (
+                    i > 1 and words[i - 1] in _SUBJECT_EN and words[i - 2] in _CONDITION_EN)):
+                continue
             return w
     return None
 
