@@ -249,6 +249,18 @@ def test_a_question_excuses_a_claim_but_not_an_act_done_by_asking(full, text, la
         assert full.similarity._suppressed(category, an, full) is None, category
 
 
+def test_relief_is_neither_a_risk_cue_nor_a_complaint(full):
+    """A customer thanking staff for a scam stopped reads like the scam itself; the packs' RELIEF
+    lexicon excuses the layer's customer signals on it, and nothing else."""
+    relieved = "要不是柜员拦着，我就把钱转到那个安全账户了。"
+    u = Utterance(speaker="customer", start=0, end=1, text=relieved, role="customer", language="zh")
+    assert full.similarity.probability(u) >= full.similarity.threshold  # the layer alone would flag it
+    assert full.similarity._relieved(u)
+    assert detect_text(relieved, role="customer", language="zh", packs=full) == []
+    scammed = "那个自称客服的人让我把钱转到安全账户，我已经转了两万。"
+    assert detect_text(scammed, role="customer", language="zh", packs=full)
+
+
 def test_a_disclosure_does_not_excuse_a_rule_hit(full):
     found = detect_text("This fund is risk-free, though past performance is not a guarantee of future results.",
                         role="agent", language="en", packs=full)
