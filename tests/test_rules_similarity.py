@@ -259,6 +259,8 @@ def test_relief_is_neither_a_risk_cue_nor_a_complaint(full):
     assert detect_text(relieved, role="customer", language="zh", packs=full) == []
     scammed = "那个自称客服的人让我把钱转到安全账户，我已经转了两万。"
     assert detect_text(scammed, role="customer", language="zh", packs=full)
+    # staff who did not warn is a complaint, not relief
+    assert detect_text("你们为什么没有及时提醒我？现在亏了三成。", role="customer", language="zh", packs=full)
 
 
 def test_a_disclosure_does_not_excuse_a_rule_hit(full):
