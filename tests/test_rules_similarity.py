@@ -263,6 +263,20 @@ def test_relief_is_neither_a_risk_cue_nor_a_complaint(full):
     assert detect_text("你们为什么没有及时提醒我？现在亏了三成。", role="customer", language="zh", packs=full)
 
 
+def test_a_rushed_disclosure_labelled_mandatory_disclosure_is_raised_as_missing_disclosure(full, monkeypatch):
+    """The corpus labels an utterance that rushes or skips a disclosure mandatory_disclosure; the
+    packs call that category missing_disclosure (ZH-MD-003). The layer's finding of the corpus's
+    category used to find no rule of that name and be dropped."""
+    from compliance.rules.similarity import Score
+
+    layer = full.similarity
+    monkeypatch.setattr(layer.model, "score", lambda text, role, p=None: Score(p or 0.9, "mandatory_disclosure", None, 0.0))
+    u = Utterance(speaker="agent", start=0, end=1, text="合同的内容跟上次一样，过几天拿到了再签", role="agent", language="zh")
+    v = layer.finding(u, 0.9)
+    assert v is not None and v.category == "missing_disclosure" and v.rule_id == "SIM.missing_disclosure"
+    assert layer.reference[("zh", "missing_disclosure")][0].id == "ZH-MD-003"
+
+
 def test_a_disclosure_does_not_excuse_a_rule_hit(full):
     found = detect_text("This fund is risk-free, though past performance is not a guarantee of future results.",
                         role="agent", language="en", packs=full)

@@ -469,6 +469,12 @@ class SimilarityModel:
 #: categories that are about a whole call (a disclosure never said): one utterance cannot show them
 CALL_LEVEL = frozenset({"missing_disclosure"})
 
+#: the corpus's name for a category -> the packs' name for it: rows labelled mandatory_disclosure that
+#: are violations are utterances that rush or skip a disclosure ("过几天拿到了再签"), what the packs'
+#: utterance-level missing_disclosure rules (ZH-MD-003) catch; without the alias the layer found them
+#: and then dropped them for want of a rule of that name
+CATEGORY_ALIASES = {"mandatory_disclosure": "missing_disclosure"}
+
 
 def training_set(packs, files) -> list[Sample]:
     samples = samples_from_packs(packs) + read_corpus(files)
@@ -764,9 +770,12 @@ class SimilarityLayer:
         language = (utt.language or "zh")[:2]
         score = self.model.score(utt.text, utt.role or "unknown", p)
         ref = self.reference.get((language, score.category))
+        if ref is None and score.category in CATEGORY_ALIASES:
+            ref = self.reference.get((language, CATEGORY_ALIASES[score.category]))
         if ref is None:
             return None
         rule, pack = ref
+        category = rule.category
         role = utt.role or "unknown"
         if rule.speaker != "any" and role in ("agent", "customer") and role != rule.speaker:
             return None
@@ -775,7 +784,7 @@ class SimilarityLayer:
             closest = f"; closest labelled violation: «{score.nearest.text[:80]}» ({score.nearest.source})"
         reg = rule.regulation
         return Violation(
-            rule_id=f"SIM.{score.category}", title=f"Similar to: {rule.title}", category=score.category,
+            rule_id=f"SIM.{category}", title=f"Similar to: {rule.title}", category=category,
             severity=_one_below(rule.severity),
             start=utt.start, end=utt.end, speaker=utt.speaker, role=utt.role or "unknown",
             matched_text=utt.text, context=utt.text,
