@@ -565,12 +565,11 @@ class SimilarityLayer:
         #: per language, the packs' RELIEF lexicon, normalised: a customer thanking staff for stopping
         #: a scam ("多亏了你们，要不是你们拦住我…") reads like a risk cue or a complaint, and is neither
         #: (the rules carry it in their `none` lists; see _relieved)
-        self._relief: dict[str, tuple[str, ...]] = {}
+        relief: dict[str, set] = {}
         for pack in packs:
-            words = [n for ph in pack.lexicon.get("RELIEF", ()) if (n := normalize(ph).lower())]
-            if words:
-                lang = pack.info.language
-                self._relief[lang] = tuple(sorted(set(self._relief.get(lang, ())) | set(words)))
+            relief.setdefault(pack.info.language, set()).update(
+                n for ph in pack.lexicon.get("RELIEF", ()) if (n := normalize(ph).lower()))
+        self._relief: dict[str, tuple[str, ...]] = {lang: tuple(sorted(w)) for lang, w in relief.items() if w}
         self._model: SimilarityModel | None = None
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], float] = {}
