@@ -214,6 +214,8 @@ def test_a_mandatory_disclosure_raises_no_similarity_finding(full, text, languag
     ("There's no risk of loss at all with this one", "en", None),
     ("这款产品的风险等级是二级", "zh", None),  # a descriptor, not a warning
     ("这款产品有风险，可能会亏损本金", "zh", "有风险"),
+    ("It's high risk and high reward, so only put in money you could afford to lose.", "en", "afford to lose"),
+    ("I know you can't afford to lose any of it, but this plan is where the returns are.", "en", None),
 ])
 def test_only_an_unnegated_warning_counts_as_a_disclosure(full, text, language, found):
     """The layer's disclosure check reads only the absence rules' elements marked `warning`, and not
