@@ -541,11 +541,16 @@ class SimilarityLayer:
         self._signal_categories = frozenset(rule.category for pack in packs if pack.info.kind == "signal"
                                             for rule in pack.rules)
         #: per violation category, the rule (and pack) whose regulation and suggestion a finding cites
+        #: (the corpus's category names of CATEGORY_ALIASES included, mapped to their packs' rule)
         self.reference = {}
         for pack in packs:
             for rule in pack.rules:
                 if rule.kind == "utterance" and rule.enabled:
                     self.reference.setdefault((rule.language, rule.category), (rule, pack))
+        for (language, category), ref in list(self.reference.items()):
+            for corpus_name, pack_name in CATEGORY_ALIASES.items():
+                if category == pack_name:
+                    self.reference.setdefault((language, corpus_name), ref)
         #: per language, the phrases of the mandatory disclosures' warning elements (the absence
         #: rules' required elements marked `warning`), normalised: an agent saying one, unnegated,
         #: is warning (see _discloses)
@@ -768,9 +773,7 @@ class SimilarityLayer:
 
         language = (utt.language or "zh")[:2]
         score = self.model.score(utt.text, utt.role or "unknown", p)
-        ref = self.reference.get((language, score.category))
-        if ref is None and score.category in CATEGORY_ALIASES:
-            ref = self.reference.get((language, CATEGORY_ALIASES[score.category]))
+        ref = self.reference.get((language, score.category))  # aliases resolved in __init__
         if ref is None:
             return None
         rule, pack = ref
