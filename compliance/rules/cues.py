@@ -27,6 +27,8 @@ PSEUDO_NEG_ZH = (
     "不客气", "别客气", "不就是", "不就", "不也是", "不都是",
     "未来", "别的", "别人", "别家", "别处", "无敌", "无与伦比", "不得了", "了不起", "不可思议", "非凡", "无数",
     "无限", "无所谓", "未曾想",
+    # a condition of a refund, not a denial of it (不满意随时可退)
+    "不满意", "不喜欢",
     # the customer's money falling short is a condition, not a denial of what follows (钱不够可以贷款买)
     "钱不够", "资金不够", "不够的话",
     # an A-not-A question asks, it does not deny (我是不是遇到骗子了? 会不会亏?)
@@ -84,7 +86,9 @@ _NOT_ALL_EN = re.compile(r"\bnot (?:all|just|only|bad|a problem|an issue)\b")
 
 # Disclaiming verbs that deny everything after them in their clause, however far: "预期收益不代表您一定能获得的
 # 保证收益" (the six-character window would not reach back to 不代表).
-_DISCLAIM_ZH = re.compile("不代表|不等于|不意味着|不构成|不能理解为|不应视为|不能视为|不视为|不作为")
+_DISCLAIM_ZH = re.compile("不代表|不等于|不意味着|不构成|不能理解为|不应视为|不能视为|不视为|不作为|"
+                          # a warning against what follows (请勿使用有疑虑之保证获利APP)
+                          "请勿|切勿|谨防|警惕|提防|严禁|不要轻信|不要相信|勿信")
 
 # "不X就Y": the 不 belongs to the condition, not to what follows 就 (不赔钱就天天举报).
 _COND_NEG_ZH = re.compile(r"不[^,.?!不]{1,4}就")
