@@ -99,6 +99,8 @@ def batch_folds(packs, names: list[str], settings, verbose: bool) -> dict:
         layer.threshold = settings.similarity_threshold
         both = evaluate(read_tsv(held), eng)
         assert both["in_training"] == 0, (name, both["in_training"])
+        if DUMP is not None:
+            _dump_rows(name, read_tsv(held), rules_only, eng, layer, both)
         out[name] = {"rows": len(rows), "rules": alone["overall"], "layer": both["overall"], "sweep": sweep,
                      "train_s": round(train_s, 2), "misses": both["misses"], "false_alarms": both["false_alarms"]}
         if verbose:
@@ -109,6 +111,58 @@ def batch_folds(packs, names: list[str], settings, verbose: bool) -> dict:
                 print(f"  FP {m['id']} {m['role']:8} {m['category']:26} {','.join(m['rules'])[:40]:40} "
                       f"{m['text'][:70]}")
     return out
+
+
+#: a file that --dump appends each held-out row's scoring to (JSON lines), or None
+DUMP: Path | None = None
+
+
+def _dump_rows(fold: str, rows, rules_only, eng, layer, both) -> None:
+    """Per held-out row, what the fold's layer made of it, whatever the threshold: the rules'
+    findings (alone), the layer's probability, the category and kind of the finding it would raise
+    and whether a cue would hold it back (question, relief, quoting, suppression, a disclosure),
+    and the narration score that may veto an unknown speaker's rule hits. Enough to replay other
+    thresholds per role, category or language offline (bench/similarity_policy.py)."""
+    wrong = {m["id"] for m in both["misses"]} | {m["id"] for m in both["false_alarms"]}
+    with DUMP.open("a", encoding="utf-8") as fh:
+        for r in rows:
+            u = Utterance(speaker=r.role, start=0.0, end=1.0, text=r.text, role=r.role, language=r.language)
+            found = detect([u], rules_only, call_level=False)
+            rec = {"fold": fold, "id": r.id, "label": r.label, "role": r.role, "language": r.language,
+                   "category": r.category, "rules": sorted({v.rule_id for v in found}),
+                   "kinds": sorted({v.kind for v in found}),
+                   "predicted": (r.label == "violation") != (r.id in wrong),
+                   "scored": layer._scored(u), "p": None, "sim_category": None, "sim_kind": None,
+                   "held_back": None, "question": (r.text or "").rstrip().endswith(("?", "？")),
+                   "narration": None}
+            if rec["scored"]:
+                p = rec["p"] = round(layer.probability(u), 5)
+                rec["z_ngram"], rec["z_encoder"] = _parts(layer.model, r.text, r.role)
+                if found and r.role == "unknown":
+                    rec["narration"] = round(layer.register.narration(r.text), 5)
+                v = layer.finding(u, p)
+                if v is not None:
+                    rec["sim_category"], rec["sim_kind"] = v.category, v.kind
+                    an = eng.analyze(u)
+                    if an.live:
+                        eng.match_utterance(an)
+                    if v.kind == "signal":
+                        rec["held_back"] = layer._relieved(u) or layer._quotes_a_claim(u, eng)
+                    else:
+                        rec["held_back"] = layer._suppressed(v.category, an, eng) or layer._discloses(u)
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
+def _parts(model, text: str, role: str) -> tuple[float, float | None]:
+    """The two logits the layer mixes: character n-grams, and the sentence encoder's (or None)."""
+    from compliance.rules.similarity import ROLES, _linear_logit
+
+    role = role if role in ROLES else "unknown"
+    z = _linear_logit(model.featurizer.grams(text, role), model._weights[role], model._b)
+    if not model.mix:
+        return round(z, 4), None
+    ze = model._emb_b + float(model._emb_w[role] @ model.encoder.encode([text], keep=False)[0])
+    return round(z, 4), round(ze, 4)
 
 
 _GROUP = re.compile(r"^\s*([^\s(]+)")
@@ -220,7 +274,10 @@ def main(argv=None) -> int:
     ap.add_argument("--pinyin", metavar="LO,HI", help="add pinyin-layer n-grams of these lengths")
     ap.add_argument("--thresholds", metavar="T,T,...", help="also score every fold at these layer thresholds")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--dump", type=Path, help="append each held-out row's scoring to this file (JSON lines)")
     a = ap.parse_args(argv)
+    global DUMP
+    DUMP = a.dump
     if a.thresholds:
         THRESHOLDS.extend(float(t) for t in a.thresholds.split(","))
     if a.c:
