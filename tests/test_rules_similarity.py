@@ -133,6 +133,38 @@ def test_the_layer_on_batch_k(blind_k, rules_only):
     assert both["recall"] >= 0.86 and both["precision"] >= 0.88, both
 
 
+def test_dumped_rows_replay_the_layers_decisions(blind_k, rules_only, tmp_path):
+    """bench/similarity_cv.py --dump writes what review() reads for each held-out row, and
+    bench/similarity_policy.py replays review() from it to try other thresholds offline: at the
+    layer's own settings the replay must give what detect() gave, row by row, or the thresholds it
+    suggests mean nothing. (A review() change the dump does not carry fails here.)"""
+    import sys
+
+    sys.path.insert(0, str(RULES_DIR.parent / "bench"))
+    import similarity_cv
+    import similarity_policy
+
+    rows = read_tsv(BATCH_K)
+    both = evaluate(rows, blind_k)
+    dump = tmp_path / "rows.jsonl"
+    similarity_cv.DUMP = dump
+    try:
+        similarity_cv._dump_rows("real_batch_k", read_tsv(BATCH_K), rules_only, blind_k, blind_k.similarity, both)
+    finally:
+        similarity_cv.DUMP = None
+    dumped = [json.loads(line) for line in dump.read_text(encoding="utf-8").splitlines()]
+    layer = blind_k.similarity
+    assert len(dumped) == 107 and any(r["sim_kind"] for r in dumped) and any(r["rules"] for r in dumped)
+    wrong = {m["id"] for m in both["misses"]} | {m["id"] for m in both["false_alarms"]}
+    for r in dumped:
+        assert r["predicted"] == ((r["label"] == "violation") != (r["id"] in wrong))
+        assert similarity_policy.predicted(r, layer.threshold, layer.narration_veto) == r["predicted"], r
+    # a higher threshold can only take findings away
+    s_lo = similarity_policy.scores(dumped, layer.threshold, layer.narration_veto)
+    s_hi = similarity_policy.scores(dumped, 0.9, layer.narration_veto)
+    assert s_hi["tp"] + s_hi["fp"] <= s_lo["tp"] + s_lo["fp"]
+
+
 @pytest.mark.parametrize("text", [
     "据报道，某银行理财经理向多名老年客户承诺保本保息，事后被监管部门处罚。",
     "监管提示：凡是承诺零风险、高收益的理财，消费者要提高警惕。",
