@@ -72,9 +72,12 @@ class Settings:
     similarity_veto: float = 0.0
     #: rule hits on an utterance of unknown speaker that the layer does not read as a violation are
     #: dropped when it reads as written narration (a report or warning about a violation) with at
-    #: least this probability (similarity.RegisterModel; call speech scores <= 0.25); 0: no register
-    #: model, such utterances keep agent-rule hits and lose customer signals
-    similarity_narration: float = 0.3
+    #: least this probability (similarity.RegisterModel); 0: no register model, such utterances keep
+    #: agent-rule hits and lose customer signals. 0.2 over 0.3 (leave-one-batch-out over 120 real
+    #: batches, bench/similarity_policy.py, 2026-12-07): 16 false findings on narration fewer, no true
+    #: one lost (0.1: 25 fewer, 2 lost); the synthetic calls' planted violations score <= 0.02, and
+    #: only one call turn scores over 0.2 (an agent's scam warning, 0.52, no rule hit)
+    similarity_narration: float = 0.2
     #: the layer's sentence encoder (compliance/rules/encoder.py): "use-m3" (Universal Sentence
     #: Encoder multilingual v3, weights inside its package), or "none" for character n-grams alone
     similarity_encoder: str = "use-m3"
