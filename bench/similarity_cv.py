@@ -154,15 +154,9 @@ def _dump_rows(fold: str, rows, rules_only, eng, layer, both) -> None:
 
 
 def _parts(model, text: str, role: str) -> tuple[float, float | None]:
-    """The two logits the layer mixes: character n-grams, and the sentence encoder's (or None)."""
-    from compliance.rules.similarity import ROLES, _linear_logit
-
-    role = role if role in ROLES else "unknown"
-    z = _linear_logit(model.featurizer.grams(text, role), model._weights[role], model._b)
-    if not model.mix:
-        return round(z, 4), None
-    ze = model._emb_b + float(model._emb_w[role] @ model.encoder.encode([text], keep=False)[0])
-    return round(z, 4), round(ze, 4)
+    """The two logits the layer mixes (SimilarityModel.logits), rounded for the dump."""
+    z, ze = model.logits(text, role)
+    return round(z, 4), (round(ze, 4) if ze is not None else None)
 
 
 _GROUP = re.compile(r"^\s*([^\s(]+)")

@@ -2,6 +2,7 @@
 never saw, what it must leave alone, and its switches."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,12 @@ def test_dumped_rows_replay_the_layers_decisions(blind_k, rules_only, tmp_path):
     for r in dumped:
         assert r["predicted"] == ((r["label"] == "violation") != (r["id"] in wrong))
         assert similarity_policy.predicted(r, layer.threshold, layer.narration_veto) == r["predicted"], r
+    # the dumped logits are the two the layer mixes into its probability
+    mix = layer.model.mix
+    for r in dumped:
+        if r["p"] is not None and r["z_encoder"] is not None:
+            z = (1.0 - mix) * r["z_ngram"] + mix * r["z_encoder"]
+            assert abs(1.0 / (1.0 + math.exp(-z)) - r["p"]) < 1e-3, r
     # a higher threshold can only take findings away
     s_lo = similarity_policy.scores(dumped, layer.threshold, layer.narration_veto)
     s_hi = similarity_policy.scores(dumped, 0.9, layer.narration_veto)

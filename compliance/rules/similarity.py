@@ -434,6 +434,17 @@ class SimilarityModel:
         z = _linear_logit(self.featurizer.grams(text, role), self._weights[role], self._b)
         return _sigmoid(self._mixed(z, text, role, embedding))
 
+    def logits(self, text: str, role: str, embedding=None) -> tuple[float, float | None]:
+        """The two logits probability() mixes: character n-grams', and the sentence encoder's (None
+        without an encoder). For analysis (bench/similarity_cv.py --dump), not the hot path."""
+        role = role if role in ROLES else "unknown"
+        z = _linear_logit(self.featurizer.grams(text, role), self._weights[role], self._b)
+        if not self.mix:
+            return z, None
+        if embedding is None:
+            embedding = self.encoder.encode([text], keep=False)[0]
+        return z, self._emb_b + float(self._emb_w[role] @ embedding)
+
     def _mixed(self, z: float, text: str, role: str, embedding=None) -> float:
         if not self.mix:
             return z
