@@ -41,7 +41,7 @@ from compliance.detect import detect, similarity_layer  # noqa: E402
 from compliance.rules.engine import Engine  # noqa: E402
 from compliance.rules.evaluate import Scores, evaluate, read_tsv  # noqa: E402
 from compliance.rules.loader import RULES_DIR, load_pack_files  # noqa: E402
-from compliance.rules.similarity import (SimilarityLayer, SimilarityModel, corpus_files,  # noqa: E402
+from compliance.rules.similarity import (SimilarityLayer, SimilarityModel, corpus_files, ends_as_question,  # noqa: E402
                                          read_corpus, training_set)
 from compliance.types import Utterance  # noqa: E402
 
@@ -100,7 +100,7 @@ def batch_folds(packs, names: list[str], settings, verbose: bool) -> dict:
         both = evaluate(read_tsv(held), eng)
         assert both["in_training"] == 0, (name, both["in_training"])
         if DUMP is not None:
-            _dump_rows(name, read_tsv(held), rules_only, eng, layer, both)
+            _dump_rows(name, rows, rules_only, eng, layer, both)
         out[name] = {"rows": len(rows), "rules": alone["overall"], "layer": both["overall"], "sweep": sweep,
                      "train_s": round(train_s, 2), "misses": both["misses"], "false_alarms": both["false_alarms"]}
         if verbose:
@@ -133,7 +133,7 @@ def _dump_rows(fold: str, rows, rules_only, eng, layer, both) -> None:
                    "kinds": sorted({v.kind for v in found}),
                    "predicted": (r.label == "violation") != (r.id in wrong),
                    "scored": layer._scored(u), "p": None, "sim_category": None, "sim_kind": None,
-                   "held_back": None, "question": (r.text or "").rstrip().endswith(("?", "？")),
+                   "held_back": None, "question": ends_as_question(r.text),
                    "narration": None}
             if rec["scored"]:
                 p = rec["p"] = round(layer.probability(u), 5)

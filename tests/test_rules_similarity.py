@@ -150,7 +150,7 @@ def test_dumped_rows_replay_the_layers_decisions(blind_k, rules_only, tmp_path):
     dump = tmp_path / "rows.jsonl"
     similarity_cv.DUMP = dump
     try:
-        similarity_cv._dump_rows("real_batch_k", read_tsv(BATCH_K), rules_only, blind_k, blind_k.similarity, both)
+        similarity_cv._dump_rows("real_batch_k", rows, rules_only, blind_k, blind_k.similarity, both)
     finally:
         similarity_cv.DUMP = None
     dumped = [json.loads(line) for line in dump.read_text(encoding="utf-8").splitlines()]

@@ -430,28 +430,25 @@ class SimilarityModel:
     def probability(self, text: str, role: str, embedding=None) -> float:
         """The violation probability alone, called for every utterance: the n-gram part is pure
         Python over one dict; `embedding`: the text's, when the caller already has it."""
-        role = role if role in ROLES else "unknown"
-        z = _linear_logit(self.featurizer.grams(text, role), self._weights[role], self._b)
-        return _sigmoid(self._mixed(z, text, role, embedding))
+        z, ze = self.logits(text, role, embedding)
+        return _sigmoid(z if ze is None else (1.0 - self.mix) * z + self.mix * ze)
 
     def logits(self, text: str, role: str, embedding=None) -> tuple[float, float | None]:
         """The two logits probability() mixes: character n-grams', and the sentence encoder's (None
-        without an encoder). For analysis (bench/similarity_cv.py --dump), not the hot path."""
+        without an encoder); bench/similarity_cv.py --dump records both."""
         role = role if role in ROLES else "unknown"
         z = _linear_logit(self.featurizer.grams(text, role), self._weights[role], self._b)
-        if not self.mix:
-            return z, None
+        return z, (self._encoder_logit(text, role, embedding) if self.mix else None)
+
+    def _encoder_logit(self, text: str, role: str, embedding=None) -> float:
         if embedding is None:
             embedding = self.encoder.encode([text], keep=False)[0]
-        return z, self._emb_b + float(self._emb_w[role] @ embedding)
+        return self._emb_b + float(self._emb_w[role] @ embedding)
 
     def _mixed(self, z: float, text: str, role: str, embedding=None) -> float:
         if not self.mix:
             return z
-        if embedding is None:
-            embedding = self.encoder.encode([text], keep=False)[0]
-        ze = self._emb_b + float(self._emb_w[role] @ embedding)
-        return (1.0 - self.mix) * z + self.mix * ze
+        return (1.0 - self.mix) * z + self.mix * self._encoder_logit(text, role, embedding)
 
     def score(self, text: str, role: str, p: float | None = None) -> Score:
         """`p`: the violation probability when the caller has it already (the layer scored the
@@ -502,6 +499,11 @@ def corpus_files(root: Path) -> list[Path]:
 #: batches (leave-one-batch-out) such findings were 8 right and 7 wrong at the threshold; at 0.8, 6
 #: right and 2 wrong.
 QUESTION_SIGNAL_P = 0.8
+
+
+def ends_as_question(text: str | None) -> bool:
+    """Whether the utterance ends with a question mark (where QUESTION_SIGNAL_P applies)."""
+    return (text or "").rstrip().endswith(("?", "？"))
 
 #: an utterance needs this much content (Han characters, or words in other scripts) for a finding:
 #: on a backchannel ("嗯。", "OK") the score is only the role's prior
@@ -679,7 +681,7 @@ class SimilarityLayer:
         v = self.finding(utt, p)
         if v is None:
             return hits
-        if v.kind == "signal" and p < QUESTION_SIGNAL_P and (utt.text or "").rstrip().endswith(("?", "？")):
+        if v.kind == "signal" and p < QUESTION_SIGNAL_P and ends_as_question(utt.text):
             log.debug("similarity signal on the customer's question %r (p=%.2f) not raised", utt.text, p)
             return hits
         if v.kind == "signal":
