@@ -220,6 +220,8 @@ _PITCH_EN = ("how about a", "how about an", "how about getting", "how about earn
              "would you be interested in", "would you like to learn", "would you like to hear how",
              "would you like to know how", "want to learn how", "want to know how", "want to hear how",
              "minute to learn", "interested in learning how", "interested in hearing how", "what if i told you",
+             "would you like to have an investment", "would you like an investment", "would you prefer an investment",
+             "let's say that i could", "let's say i could", "what if i could",
              "what if i said", "how would you like to", "how would you feel about earning")
 
 _RHET_ZH = _alt(_RHETORICAL_ZH)
