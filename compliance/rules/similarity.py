@@ -430,8 +430,7 @@ class SimilarityModel:
     def probability(self, text: str, role: str, embedding=None) -> float:
         """The violation probability alone, called for every utterance: the n-gram part is pure
         Python over one dict; `embedding`: the text's, when the caller already has it."""
-        z, ze = self.logits(text, role, embedding)
-        return _sigmoid(z if ze is None else (1.0 - self.mix) * z + self.mix * ze)
+        return _sigmoid(self._mix(*self.logits(text, role, embedding)))
 
     def logits(self, text: str, role: str, embedding=None) -> tuple[float, float | None]:
         """The two logits probability() mixes: character n-grams', and the sentence encoder's (None
@@ -445,10 +444,9 @@ class SimilarityModel:
             embedding = self.encoder.encode([text], keep=False)[0]
         return self._emb_b + float(self._emb_w[role] @ embedding)
 
-    def _mixed(self, z: float, text: str, role: str, embedding=None) -> float:
-        if not self.mix:
-            return z
-        return (1.0 - self.mix) * z + self.mix * self._encoder_logit(text, role, embedding)
+    def _mix(self, z: float, ze: float | None) -> float:
+        """The violation logit: the n-gram logit `z`, mixed with the encoder's `ze` when there is one."""
+        return z if ze is None else (1.0 - self.mix) * z + self.mix * ze
 
     def score(self, text: str, role: str, p: float | None = None) -> Score:
         """`p`: the violation probability when the caller has it already (the layer scored the
@@ -457,7 +455,8 @@ class SimilarityModel:
 
         idx, val = self._vector(text, role)
         if p is None:
-            p = _sigmoid(self._mixed(self._b + float(self._coef[idx] @ val), text, role if role in ROLES else "unknown"))
+            ze = self._encoder_logit(text, role if role in ROLES else "unknown") if self.mix else None
+            p = _sigmoid(self._mix(self._b + float(self._coef[idx] @ val), ze))
         category, nearest, sim = "", None, 0.0
         if self._cat_coef is not None:
             logits = self._cat_b + val @ self._cat_coef[idx]
@@ -504,6 +503,7 @@ QUESTION_SIGNAL_P = 0.8
 def ends_as_question(text: str | None) -> bool:
     """Whether the utterance ends with a question mark (where QUESTION_SIGNAL_P applies)."""
     return (text or "").rstrip().endswith(("?", "？"))
+
 
 #: an utterance needs this much content (Han characters, or words in other scripts) for a finding:
 #: on a backchannel ("嗯。", "OK") the score is only the role's prior
