@@ -126,9 +126,29 @@ def violations_from(eng, analyzed: list, *, call_level: bool = True) -> list[Vio
             hits = similarity.review(an.utt, hits, index=i, analyzed=an, engine=eng)
         out.extend(hits)
     if call_level and analyzed:
-        out.extend(run_call_rules(eng, analyzed))
+        out = _with_answers(eng, out, run_call_rules(eng, analyzed))
     if len(out) > 1:
         out.sort(key=lambda v: (v.start, v.rule_id))
+    return out
+
+
+def _with_answers(eng, out: list[Violation], call: list[Violation]) -> list[Violation]:
+    """The call-level findings added to the utterance findings. An answer rule's finding (a claim
+    made by answering the customer's question) is one claim with any other finding of its category
+    on the same reply: a rule's finding there stands and the answer's goes; a similarity finding
+    gives way to the answer's, which says what was asked."""
+    answers = eng.answer_rule_ids
+    if not answers or not any(v.rule_id in answers for v in call):
+        return out + call
+    for v in call:
+        if v.rule_id not in answers:
+            out.append(v)
+            continue
+        same = [x for x in out if x.utterance_index == v.utterance_index and x.category == v.category]
+        if any(not x.rule_id.startswith("SIM.") for x in same):
+            continue
+        out = [x for x in out if x not in same]
+        out.append(v)
     return out
 
 

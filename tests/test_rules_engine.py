@@ -347,3 +347,52 @@ def test_gate_gives_the_same_call_level_results_as_a_gateless_run(eng):
         utts = [Utterance(speaker=t["speaker"], start=t["start"], end=t["end"], text=t["text"], role=t["speaker"],
                           index=i) for i, t in enumerate(d["turns"])]
         assert _sig(detect(utts, eng)) == _sig(detect(utts, plain)), p.name
+
+
+def _call(*lines, lang="zh"):
+    return [Utterance(speaker=r, start=i * 5.0, end=i * 5.0 + 4, text=t, role=r, index=i, language=lang)
+            for i, (r, t) in enumerate(lines)]
+
+
+def _answers(eng, utts):
+    return [(v.rule_id, v.utterance_index) for v in detect(utts, eng) if "-QA-" in v.rule_id]
+
+
+def test_a_yes_to_the_customers_guarantee_question_is_the_claim(eng):
+    vs = [v for v in detect(_call(("customer", "这个产品保本吗？"), ("agent", "嗯，当然了，您放心。")), eng)
+          if v.rule_id == "ZH-QA-001"]
+    assert len(vs) == 1 and vs[0].utterance_index == 1 and vs[0].role == "agent"
+    assert vs[0].matched_text == "当然" and vs[0].context.startswith("这个产品保本吗？ → ")
+    assert "这个产品保本吗？" in vs[0].reason and 5.0 < vs[0].start < vs[0].end <= 9.0  # the reply clause
+    assert _answers(eng, _call(("customer", "会不会亏钱啊？"), ("agent", "不会的，您放心好了。"))) == [("ZH-QA-002", 1)]
+    assert _answers(eng, _call(("customer", "收益能保证吗？"), ("agent", "能，百分之百。"))) == [("ZH-QA-003", 1)]
+    en = [("customer", "Can I lose money on this?"), ("agent", "No, no way.")]
+    assert _answers(eng, _call(*en, lang="en")) == [("EN-QA-002", 1)]
+    assert _answers(eng, _call(("customer", "Is it guaranteed?"), ("agent", "Absolutely, one hundred percent."),
+                               lang="en")) == [("EN-QA-001", 1)]
+
+
+@pytest.mark.parametrize("lines", [
+    [("customer", "这个产品保本吗？")],  # the question alone claims nothing
+    [("agent", "当然了，您放心。")],  # nor a yes to nothing
+    [("customer", "这个保本吗？"), ("agent", "当然不保本，理财产品都有风险。")],  # the reply denies it
+    [("customer", "这个保本吗？"), ("agent", "是的，这是定期存款，受存款保险保障。")],  # a real guarantee, said whose
+    [("customer", "会不会亏？"), ("agent", "有可能会亏，净值会随市场波动。")],
+    [("customer", "会不会亏？"), ("agent", "不会吧？您是说上次那个产品吗？")],  # asked back, not answered
+    [("customer", "这个保本吗？"), ("customer", "手续费多少？"), ("agent", "是的，千分之五。")],  # answers the fee
+    [("customer", "这个保本吗？手续费多少？"), ("agent", "是的，千分之五。")],
+    [("customer", "这个要看市场吧？"), ("agent", "对，要看市场。")],  # not a guarantee question
+    [("customer", "这个保本吗？"), ("agent", "这个问题我们当然会如实告诉您。")],  # the yes must open the reply
+    [("customer", "这个保本吗？"), ("agent", "我给您看一下说明书。"), ("agent", "当然，先做个风险测评。")],
+    [("customer", "Can I lose money on this?"), ("agent", "Yes, you can, it's an investment.")],
+    [("customer", "Is it guaranteed?"), ("agent", "No, it isn't. It can lose value.")],
+    [("customer", "Is my money safe?"), ("agent", "Yes, it's a savings account, FDIC insured up to $250,000.")],
+])
+def test_no_claim_without_a_question_answered_yes(eng, lines):
+    lang = "en" if lines[0][1].isascii() else "zh"
+    assert _answers(eng, _call(*lines, lang=lang)) == []
+
+
+def test_an_answer_and_a_rule_on_the_same_reply_are_one_finding(eng):
+    vs = detect(_call(("customer", "这个保本吗？"), ("agent", "当然保本，您放心。")), eng)
+    assert [v.rule_id for v in vs if v.utterance_index == 1 and v.category == "guarantee_of_principal"] == ["ZH-GP-001"]

@@ -149,3 +149,18 @@ def test_duplicate_yaml_key_is_rejected(tmp_path):
             "rules:\n  - id: T-1\n    title: 保本\n    title: 保息\n")
     with pytest.raises(RuleError, match=r"line 5: not valid YAML: duplicate key 'title'"):
         load_pack_file(_write(tmp_path, text))
+
+
+def test_answer_rule_needs_its_section_and_elements(tmp_path):
+    with pytest.raises(RuleError, match=r"T-001.*'answer'"):
+        load_pack_file(_write(tmp_path, _pack(kind="answer", match=None)))
+    body = {"question": {"name": "q", "phrases": ["保本"]}, "reply": {"name": "r"}}
+    with pytest.raises(RuleError, match=r"T-001.*reply.*needs phrases or regex"):
+        load_pack_file(_write(tmp_path, _pack(kind="answer", match=None, answer=body)))
+    body["reply"] = {"name": "r", "regex": ["^当然"]}
+    body["within"] = 0
+    with pytest.raises(RuleError, match=r"T-001.*within"):
+        load_pack_file(_write(tmp_path, _pack(kind="answer", match=None, answer=body)))
+    del body["within"]
+    rule = load_pack_file(_write(tmp_path, _pack(kind="answer", match=None, answer=body))).rules[0]
+    assert rule.answer.within == 1 and rule.answer.hedge is None

@@ -1,10 +1,14 @@
 """Call-level rules: absence (mandatory disclosure never said), ordering (disclosure after the
-purchase confirmation) and window (something required within N utterances/seconds of an anchor)."""
+purchase confirmation), window (something required within N utterances/seconds of an anchor) and
+answer (a claim made by answering the customer's question: "保本吗？" — "当然")."""
 
 from __future__ import annotations
 
+import re
+
 from ..types import Violation
-from .engine import AGENT_ROLES, Analyzed, Compiled, Engine, to_violation
+from . import cues
+from .engine import AGENT_ROLES, Analyzed, Compiled, Engine, Match, has_han, to_violation
 
 
 def _agent(ans: list[Analyzed]) -> list[Analyzed]:
@@ -88,6 +92,69 @@ def window(eng: Engine, cr: Compiled, ans: list[Analyzed]) -> list[Violation]:
     return out
 
 
+#: what may come before a reply's opening word: pauses, hesitations, a form of address
+#: ("嗯，阿姨，当然了", "Oh, well, absolutely")
+_LEAD_IN = re.compile(r"(?:[\s,.!;:]|嗯+|啊+|呃+|哦+|噢+|额+|唉|哎|诶|这个|那个|阿姨|叔叔|大姐|大哥|姐|哥|先生|女士|老师|"
+                      r"\b(?:um+|uh+|oh|well|so|ah|hmm+|mm+|look|listen|sir|madam|ma'am)\b)*")
+
+
+def _opens_with(norm: str, start: int) -> bool:
+    """Whether the text before `start` is only a lead-in (_LEAD_IN): the match opens the turn."""
+    return _LEAD_IN.fullmatch(norm, 0, start) is not None
+
+
+def _asked(eng: Engine, cr: Compiled, an: Analyzed) -> tuple[int, int] | None:
+    """The span of the rule's question in the customer's utterance, when it is asked (a question by
+    cues.question) in the utterance's last question: "这个保本吗？手续费多少？" asks about the fee last,
+    so a "是的" after it does not answer the first question."""
+    norm = an.norm
+    for s, e in eng.element_spans(cr, "question", an):
+        if not cues.question(norm, s, e, has_han(norm[s:e])):
+            continue
+        q = norm.find("?", e)
+        if q < 0 or "?" not in norm[q + 1:]:
+            return s, e
+    return None
+
+
+def answer(eng: Engine, cr: Compiled, ans: list[Analyzed]) -> list[Violation]:
+    """The agent utterances that answer a customer's `question` with `reply` at their opening and
+    say no unnegated `hedge`: the next agent utterance within `within` utterances (or seconds) of
+    the question, with no other customer question between."""
+    a = cr.rule.answer
+    out = []
+    for i, q in enumerate(ans):
+        if (q.utt.role or "unknown") != "customer" or not q.norm:
+            continue
+        qs = _asked(eng, cr, q)
+        if qs is None:
+            continue
+        for j in range(i + 1, len(ans)):
+            r = ans[j]
+            if a.unit == "utterances" and j - i > a.within:
+                break
+            if a.unit == "seconds" and r.utt.start - q.utt.end > a.within:
+                break
+            role = r.utt.role or "unknown"
+            if role not in AGENT_ROLES:
+                if role == "customer" and "?" in r.norm:
+                    break  # another question: the reply answers that one
+                continue
+            norm = r.norm
+            span = next(((s, e) for s, e in sorted(eng.element_spans(cr, "reply", r)) if _opens_with(norm, s)), None)
+            if span is not None and not ("hedge" in cr.elements and eng.element_in(cr, "hedge", r) is not None):
+                asked = q.utt.text.strip()
+                reason = (f"answers the customer's question '{asked}' with '{norm[span[0]:span[1]]}', "
+                          f"no caveat in the reply; speaker role {role}")
+                v = to_violation(cr, r.utt, norm, Match(span[0], span[1], "answer"), reason)
+                v.context = f"{asked} → {v.context}"
+                if not v.utterance_index:
+                    v.utterance_index = j
+                out.append(v)
+            break
+    return out
+
+
 def run_call_rules(eng: Engine, ans: list[Analyzed]) -> list[Violation]:
     out: list[Violation] = []
     for cr in eng.call_rules:
@@ -102,4 +169,6 @@ def run_call_rules(eng: Engine, ans: list[Analyzed]) -> list[Violation]:
                 out.append(v)
         elif k == "window":
             out.extend(window(eng, cr, ans))
+        elif k == "answer":
+            out.extend(answer(eng, cr, ans))
     return out

@@ -247,6 +247,8 @@ class Engine:
                         self._elem_of[lid] = self._elem_of.get(lid, ()) + (cr.el_id[k],)
         self._gate = gate_table()
         register_words(self._lit_text)
+        #: the answer rules (calllevel.answer), whose findings detect() merges with the others
+        self.answer_rule_ids = frozenset(cr.rule.id for cr in self.call_rules if cr.rule.kind == "answer")
 
     def _fast_automaton(self, role: str, by_key: dict[str, list[int]]):
         """The role's gate automaton (`by_key`: its trigger-group literals) with what each hit
@@ -374,6 +376,12 @@ class Engine:
             elif rule.kind == "window":
                 cr.elements["anchor"] = self._element(rule.window.anchor, ridx)
                 cr.elements["required"] = self._element(rule.window.required, ridx)
+            elif rule.kind == "answer":
+                a = rule.answer
+                cr.elements["question"] = self._element(a.question, ridx)
+                cr.elements["reply"] = self._element(a.reply, ridx)
+                if a.hedge is not None:
+                    cr.elements["hedge"] = self._element(a.hedge, ridx)
             for k, (_, lids, _) in cr.elements.items():
                 pos: dict[int, int] = {}
                 for i, lid in enumerate(lids):
@@ -948,6 +956,17 @@ class Engine:
         return got
 
     def _element_in(self, cr: Compiled, key: str, an: Analyzed, check_neg: bool) -> tuple[int, int] | None:
+        norm = an.norm
+        for s, e in self.element_spans(cr, key, an):
+            zh = has_han(norm[s:e])
+            if check_neg and (cues.negation(norm, s, e, zh) or cues.question(norm, s, e, zh)):
+                continue
+            return (s, e)
+        return None
+
+    def element_spans(self, cr: Compiled, key: str, an: Analyzed) -> list[tuple[int, int]]:
+        """Every span of the element `key` in the utterance, negated or not: its literals' hits
+        in the element's order, then its regexes' matches."""
         el, lids, rxs = cr.elements[key]
         norm = an.norm
         spans = []
@@ -967,12 +986,7 @@ class Engine:
         for rx in rxs:
             for mm in rx.finditer(norm):
                 spans.append((mm.start(), mm.end()))
-        for s, e in spans:
-            zh = has_han(norm[s:e])
-            if check_neg and (cues.negation(norm, s, e, zh) or cues.question(norm, s, e, zh)):
-                continue
-            return (s, e)
-        return None
+        return spans
 
 
 # ------------------------------------------------------------------ regex literal factors

@@ -179,6 +179,19 @@ class Window(Strict):
     unit: Literal["utterances", "seconds"] = "utterances"
 
 
+class Answer(Strict):
+    """Call-level: the agent's reply makes a claim by answering the customer's question ("这个保本吗？"
+    — "当然，您放心"; "Can I lose money?" — "No, no way"): a customer utterance asks `question`,
+    and the next agent utterance within `within` utterances (or seconds) opens with `reply`, with
+    no `hedge` (a caveat, unnegated) anywhere in it. Neither the question (asking is not claiming)
+    nor the bare reply (a 'yes' claims nothing alone) is a violation on its own."""
+    question: Element
+    reply: Element
+    hedge: Element | None = None
+    within: float = Field(default=1, gt=0)
+    unit: Literal["utterances", "seconds"] = "utterances"
+
+
 class Example(Strict):
     text: str | None = None
     role: RoleName | None = None
@@ -207,11 +220,12 @@ class Rule(Strict):
     regulation: Regulation
     description: str = Field(min_length=5)
     suggestion: str = Field(min_length=2)
-    kind: Literal["utterance", "absence", "ordering", "window"] = "utterance"
+    kind: Literal["utterance", "absence", "ordering", "window", "answer"] = "utterance"
     match: Match | None = None
     absence: Absence | None = None
     ordering: Ordering | None = None
     window: Window | None = None
+    answer: Answer | None = None
     negation: Literal["suppress", "ignore"] = "suppress"
     question: Literal["suppress", "ignore"] = "suppress"
     hearsay: Literal["suppress", "ignore"] = "suppress"
@@ -230,7 +244,7 @@ class Rule(Strict):
     @model_validator(mode="after")
     def _kind_body(self):
         bodies = {"utterance": self.match, "absence": self.absence, "ordering": self.ordering,
-                  "window": self.window}
+                  "window": self.window, "answer": self.answer}
         if bodies[self.kind] is None:
             field = "match" if self.kind == "utterance" else self.kind
             raise ValueError(f"a rule of kind {self.kind!r} needs a {field!r} section")
