@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from .rules.calllevel import run_call_rules
+from .rules.calllevel import may_self_answer, run_call_rules, self_answers
 from .rules.engine import CallContext, Engine, to_violation
 from .rules.loader import Pack, load_pack_files
 from .types import Utterance, Violation
@@ -107,6 +107,7 @@ def violations_from(eng, analyzed: list, *, call_level: bool = True) -> list[Vio
     out: list[Violation] = []
     ctx = None  # call-scope context of the agent turns so far, read only when a rule asks
     every = bool(eng.unfiltered)
+    answers = getattr(eng, "answer_rule_ids", frozenset())
     similarity = getattr(eng, "similarity", None)
     if similarity is not None and len(analyzed) > 1:
         similarity.prepare([an.utt for an in analyzed])
@@ -124,26 +125,27 @@ def violations_from(eng, analyzed: list, *, call_level: bool = True) -> list[Vio
                 hits.append(v)
         if similarity is not None:
             hits = similarity.review(an.utt, hits, index=i, analyzed=an, engine=eng)
+        if answers and may_self_answer(an.utt.text):
+            said = self_answers(eng, an)
+            for v in said:
+                if not v.utterance_index:
+                    v.utterance_index = i
+            hits = _merged(hits, said)
         out.extend(hits)
     if call_level and analyzed:
-        out = _with_answers(eng, out, run_call_rules(eng, analyzed))
+        call = run_call_rules(eng, analyzed)
+        out = _merged(out, [v for v in call if v.rule_id in answers]) + [v for v in call if v.rule_id not in answers]
     if len(out) > 1:
         out.sort(key=lambda v: (v.start, v.rule_id))
     return out
 
 
-def _with_answers(eng, out: list[Violation], call: list[Violation]) -> list[Violation]:
-    """The call-level findings added to the utterance findings. An answer rule's finding (a claim
-    made by answering the customer's question) is one claim with any other finding of its category
-    on the same reply: a rule's finding there stands and the answer's goes; a similarity finding
-    gives way to the answer's, which says what was asked."""
-    answers = eng.answer_rule_ids
-    if not answers or not any(v.rule_id in answers for v in call):
-        return out + call
-    for v in call:
-        if v.rule_id not in answers:
-            out.append(v)
-            continue
+def _merged(out: list[Violation], answers: list[Violation]) -> list[Violation]:
+    """`out` with the answer rules' findings added. An answer finding (a claim made by answering a
+    question) is one claim with any other finding of its category on the same utterance: a rule's
+    finding there stands and the answer's goes; a similarity finding gives way to the answer's,
+    which says what was asked."""
+    for v in answers:
         same = [x for x in out if x.utterance_index == v.utterance_index and x.category == v.category]
         if any(not x.rule_id.startswith("SIM.") for x in same):
             continue

@@ -396,3 +396,38 @@ def test_no_claim_without_a_question_answered_yes(eng, lines):
 def test_an_answer_and_a_rule_on_the_same_reply_are_one_finding(eng):
     vs = detect(_call(("customer", "这个保本吗？"), ("agent", "当然保本，您放心。")), eng)
     assert [v.rule_id for v in vs if v.utterance_index == 1 and v.category == "guarantee_of_principal"] == ["ZH-GP-001"]
+
+
+def test_no_product_is_so_and_what_the_speaker_cannot_say_deny_the_claim(eng):
+    # beyond the six-character negation window, to the end of the clause only
+    assert cats(eng, "没有哪个产品是零风险的。") == set()
+    assert cats(eng, "我不能跟您说这个保收益。") == set()
+    assert "guarantee_of_principal" in cats(eng, "这个零风险，没有哪个产品比它更稳。")
+
+
+def test_the_customers_word_taken_up_is_not_the_agents_claim(eng):
+    assert cats(eng, "您说的保本，那是存款，理财不是。") == set()
+    assert "guarantee_of_principal" in cats(eng, "您说的没错，这个保本。")
+
+
+@pytest.mark.parametrize("text,rule", [
+    ("会不会亏？不会的，您放心。", "ZH-QA-002"),
+    ("保本吗？嗯，当然，您放心。", "ZH-QA-001"),
+    ("Is it safe? Absolutely.", "EN-QA-001"),
+    ("Can you lose money? No, not with this fund.", "EN-QA-002"),
+])
+def test_an_agent_answering_its_own_question_makes_the_claim(eng, text, rule):
+    # one utterance: found without the call-level checks (a labelled set's rows are single utterances)
+    vs = detect_text(text, role="agent", language="en" if text.isascii() else "zh", packs=eng)
+    assert [v.rule_id for v in vs] == [rule] and "answers it with" in vs[0].reason
+
+
+@pytest.mark.parametrize("text,role", [
+    ("会亏吗？有可能会亏，要看市场。", "agent"),
+    ("很多客户问我：会不会亏？我都跟他们说，会的。", "agent"),  # the answer does not open the sentence
+    ("Is it guaranteed, you might ask? Of course not.", "agent"),
+    ("Can you lose money? Yes, you can.", "agent"),
+    ("会不会亏？不会的，您放心。", "customer"),  # a customer's words are not the seller's claim
+])
+def test_a_self_answer_that_claims_nothing(eng, text, role):
+    assert detect_text(text, role=role, language="en" if text.isascii() else "zh", packs=eng) == []

@@ -98,9 +98,10 @@ _LEAD_IN = re.compile(r"(?:[\s,.!;:]|嗯+|啊+|呃+|哦+|噢+|额+|唉|哎|诶|�
                       r"\b(?:um+|uh+|oh|well|so|ah|hmm+|mm+|look|listen|sir|madam|ma'am)\b)*")
 
 
-def _opens_with(norm: str, start: int) -> bool:
-    """Whether the text before `start` is only a lead-in (_LEAD_IN): the match opens the turn."""
-    return _LEAD_IN.fullmatch(norm, 0, start) is not None
+def _opens_with(norm: str, start: int, pos: int = 0) -> bool:
+    """Whether the text from `pos` to `start` is only a lead-in (_LEAD_IN): the match opens the
+    turn (or, from the end of a question, the sentence after it)."""
+    return _LEAD_IN.fullmatch(norm, pos, start) is not None
 
 
 def _asked(eng: Engine, cr: Compiled, an: Analyzed) -> tuple[int, int] | None:
@@ -117,14 +118,63 @@ def _asked(eng: Engine, cr: Compiled, an: Analyzed) -> tuple[int, int] | None:
     return None
 
 
+def _self_answered(eng: Engine, cr: Compiled, an: Analyzed) -> tuple[tuple[int, int], str] | None:
+    """The `reply` span that opens the sentence after the speaker's own `question` ("会不会亏？不会的，
+    您放心"; "Is it safe? Absolutely."), and the question, when the utterance says no unnegated hedge."""
+    norm = an.norm
+    for s, e in eng.element_spans(cr, "question", an):
+        if not cues.question(norm, s, e, has_han(norm[s:e])):
+            continue
+        q = norm.find("?", e)
+        if q < 0:
+            continue
+        for rs, re_ in sorted(eng.element_spans(cr, "reply", an)):
+            if rs > q and _opens_with(norm, rs, q + 1):
+                if "hedge" in cr.elements and eng.element_in(cr, "hedge", an) is not None:
+                    return None
+                return (rs, re_), norm[_sentence_start(norm, s):q + 1]
+    return None
+
+
+def _sentence_start(norm: str, pos: int) -> int:
+    """Where the sentence holding `pos` starts (after the last . ? ! before it)."""
+    return max(norm.rfind(c, 0, pos) for c in ".?!") + 1
+
+
+def may_self_answer(text: str) -> bool:
+    """A question mark with something after it: the cheap test before self_answers."""
+    t = text.rstrip(" 。.!！\n")[:-1]
+    return "?" in t or "？" in t
+
+
+def self_answers(eng: Engine, an: Analyzed) -> list[Violation]:
+    """The answer rules' findings on one agent utterance that asks the rule's question and answers
+    it in the next sentence ("会不会亏？不会的，您放心"; "Is it safe? Absolutely."), with no hedge."""
+    role = an.utt.role or "unknown"
+    if role not in AGENT_ROLES or not an.norm:
+        return []
+    out = []
+    lang = "zh" if has_han(an.norm) else "en"
+    for cr in eng.answer_rules:
+        if cr.rule.language != lang:
+            continue
+        got = _self_answered(eng, cr, an)
+        if got is not None:
+            (s, e), asked = got
+            reason = f"asks '{asked}' and answers it with '{an.norm[s:e]}', no caveat; speaker role {role}"
+            out.append(to_violation(cr, an.utt, an.norm, Match(s, e, "answer"), reason))
+    return out
+
+
 def answer(eng: Engine, cr: Compiled, ans: list[Analyzed]) -> list[Violation]:
     """The agent utterances that answer a customer's `question` with `reply` at their opening and
     say no unnegated `hedge`: the next agent utterance within `within` utterances (or seconds) of
-    the question, with no other customer question between."""
+    the question, with no other customer question between. (The agent who asks the question and
+    answers it in one utterance: self_answers, per utterance.)"""
     a = cr.rule.answer
     out = []
     for i, q in enumerate(ans):
-        if (q.utt.role or "unknown") != "customer" or not q.norm:
+        if (q.utt.role or "unknown") != "customer" or not q.norm or (cr.rule.language == "zh") != has_han(q.norm):
             continue
         qs = _asked(eng, cr, q)
         if qs is None:

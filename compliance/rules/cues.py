@@ -91,7 +91,11 @@ _NOT_ALL_EN = re.compile(r"\bnot (?:all|just|only|bad|a problem|an issue)\b")
 # 保证收益" (the six-character window would not reach back to 不代表).
 _DISCLAIM_ZH = re.compile("不代表|不等于|不意味着|不构成|不能理解为|不应视为|不能视为|不视为|不作为|"
                           # a warning against what follows (请勿使用有疑虑之保证获利APP)
-                          "请勿|切勿|谨防|警惕|提防|严禁|不要轻信|不要相信|勿信")
+                          "请勿|切勿|谨防|警惕|提防|严禁|不要轻信|不要相信|勿信|"
+                          # no product is so (没有哪个产品是零风险的), and what the speaker cannot say
+                          # (我不能跟您说这个保收益)
+                          "没有哪|哪有什么|世上没有|天下没有|"
+                          "(?:不能|不可以|不敢|不会|没法|无法)(?:跟|和|给|向|对)?(?:您|你)?(?:说|讲|承诺|打包票)")
 
 # "不X就Y": the 不 belongs to the condition, not to what follows 就 (不赔钱就天天举报).
 _COND_NEG_ZH = re.compile(r"不[^,.?!不]{1,4}就")
@@ -160,7 +164,8 @@ def negation(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
             if m:
                 return m.group(0)
         if start - cs > NEG_WINDOW_ZH:
-            m = _DISCLAIM_ZH.search(text, cs, start - NEG_WINDOW_ZH)
+            # anywhere before the hit in its clause, including across the window's edge
+            m = _DISCLAIM_ZH.search(text, cs, start)
             if m:
                 return m.group(0)
         tail = text[end:min(ce, end + 10)]
@@ -335,9 +340,16 @@ _HISTORY_ZH = _alt(HISTORY_ZH)
 _HEARSAY_EN = _alt(HEARSAY_EN)
 
 
+#: the customer's own word taken up to answer it: "您说的保本，那是存款"
+_ECHO_ZH = re.compile("(?:您|你)(?:说|讲|问|提|提到|指)的(?:这个|那个|这种|那种)?$")
+
+
 def hearsay(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
     cs, ce = cb or clause_bounds(text, start, end)
     if zh:
+        m = _ECHO_ZH.search(text, max(cs, start - 8), start)
+        if m:
+            return m.group(0)
         # reporting verbs may sit in the previous clause of the same sentence (他说，这个保本)
         s0 = cs
         if s0 > 0 and text[s0 - 1] == "," and start - s0 < 8:

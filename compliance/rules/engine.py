@@ -248,7 +248,8 @@ class Engine:
         self._gate = gate_table()
         register_words(self._lit_text)
         #: the answer rules (calllevel.answer), whose findings detect() merges with the others
-        self.answer_rule_ids = frozenset(cr.rule.id for cr in self.call_rules if cr.rule.kind == "answer")
+        self.answer_rules = [cr for cr in self.call_rules if cr.rule.kind == "answer"]
+        self.answer_rule_ids = frozenset(cr.rule.id for cr in self.answer_rules)
 
     def _fast_automaton(self, role: str, by_key: dict[str, list[int]]):
         """The role's gate automaton (`by_key`: its trigger-group literals) with what each hit

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..types import Utterance
 from .engine import Compiled, Engine
-from .calllevel import run_call_rules
+from .calllevel import run_call_rules, self_answers
 from .schema import Example
 
 
@@ -41,6 +41,11 @@ def _call_utts(lines: list[str], lang: str) -> list[Utterance]:
     return out
 
 
+def _call_findings(eng: Engine, ans: list) -> list:
+    """The call-level rules' findings, with the answers an agent gives its own question."""
+    return run_call_rules(eng, ans) + [v for a in ans for v in self_answers(eng, a)]
+
+
 def run_examples(eng: Engine) -> list[ExampleResult]:
     results: list[ExampleResult] = []
     for cr in eng.rules:
@@ -57,7 +62,7 @@ def run_examples(eng: Engine) -> list[ExampleResult]:
                         got = bool(fired)
                         detail = ""
                     else:
-                        vs = [v for v in run_call_rules(eng, ans) if v.rule_id == rule.id]
+                        vs = [v for v in _call_findings(eng, ans) if v.rule_id == rule.id]
                         got = bool(vs)
                         detail = vs[0].reason if vs else ""
                     text = " / ".join(ex.call)
@@ -68,7 +73,7 @@ def run_examples(eng: Engine) -> list[ExampleResult]:
                                   language=rule.language)
                     if rule.kind != "utterance":
                         ans = [eng.analyze(u)]
-                        vs = [v for v in run_call_rules(eng, ans) if v.rule_id == rule.id]
+                        vs = [v for v in _call_findings(eng, ans) if v.rule_id == rule.id]
                         got, detail = bool(vs), (vs[0].reason if vs else "")
                     else:
                         fired = [(m, r) for (c, m, r) in eng.match_utterance(eng.analyze(u)) if c is cr]
