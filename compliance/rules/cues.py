@@ -33,6 +33,8 @@ PSEUDO_NEG_ZH = (
     "钱不够", "资金不够", "不够的话",
     # an A-not-A question asks, it does not deny (我是不是遇到骗子了? 会不会亏?)
     "是不是", "会不会", "能不能", "有没有", "可不可以", "对不对", "要不要", "算不算",
+    # urging not to miss out urges, it denies nothing (不要错过末班车)
+    "不要错过", "别错过", "不能错过", "不容错过", "莫错过", "不要错失", "别错失",
 )
 # Directly after the match (same clause): the claim is denied or called false.
 POST_NEG_ZH = ("已经退出", "退出市场", "不再发行", "已经停了", "不了", "不下来", "已经没有", "现在没有了", "早就没有了", "没有了", "已经不存在", "已经取消", "不再有",
@@ -95,6 +97,8 @@ _DISCLAIM_ZH = re.compile("不代表|不等于|不意味着|不构成|不能理�
                           # no product is so (没有哪个产品是零风险的), and what the speaker cannot say
                           # (我不能跟您说这个保收益)
                           "没有哪|哪有什么|世上没有|天下没有|"
+                          # for no reason, in no way (我行不会以任何理由向客户索要验证码)
+                          "(?:不会|不得|绝不|决不|从不|从来不|不可能)(?:以|通过|用)任何|"
                           "(?:不能|不可以|不敢|不会|没法|无法)(?:跟|和|给|向|对)?(?:您|你)?(?:说|讲|承诺|打包票)")
 
 # "不X就Y": the 不 belongs to the condition, not to what follows 就 (不赔钱就天天举报).
