@@ -431,3 +431,14 @@ def test_an_agent_answering_its_own_question_makes_the_claim(eng, text, rule):
 ])
 def test_a_self_answer_that_claims_nothing(eng, text, role):
     assert detect_text(text, role=role, language="en" if text.isascii() else "zh", packs=eng) == []
+
+
+@pytest.mark.parametrize("q,a,rule", [
+    ("这个保险以后退保有损失吗？", "没有，随时退，全额退给您。", "ZH-QA-004"),
+    ("退保有损失吗？", "犹豫期内退保全额退，过了犹豫期只退现金价值。", None),
+    ("Are there any surrender charges?", "Nope, nothing like that.", "EN-QA-004"),
+    ("If I cancel, is there a fee?", "No, not within the 30-day free look period.", None),
+])
+def test_a_no_to_the_cost_of_getting_out_early(eng, q, a, rule):
+    lang = "en" if q.isascii() else "zh"
+    assert _answers(eng, _call(("customer", q), ("agent", a), lang=lang)) == ([(rule, 1)] if rule else [])
