@@ -434,7 +434,9 @@ def test_a_self_answer_that_claims_nothing(eng, text, role):
 
 
 @pytest.mark.parametrize("q,a,rule", [
-    ("这个保险以后退保有损失吗？", "没有，随时退，全额退给您。", "ZH-QA-004"),
+    ("这个保险以后退保有损失吗？", "没有，您放心。", "ZH-QA-004"),
+    # with a rule's own finding of the category on the reply (ZH-LQ-001: 随时退), that one stands
+    ("这个保险以后退保有损失吗？", "没有，随时退，全额退给您。", None),
     ("退保有损失吗？", "犹豫期内退保全额退，过了犹豫期只退现金价值。", None),
     ("Are there any surrender charges?", "Nope, nothing like that.", "EN-QA-004"),
     ("If I cancel, is there a fee?", "No, not within the 30-day free look period.", None),
