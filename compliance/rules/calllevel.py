@@ -9,6 +9,7 @@ import re
 from ..types import Violation
 from . import cues
 from .engine import AGENT_ROLES, Analyzed, Compiled, Engine, Match, has_han, to_violation
+from .text import clause_bounds
 
 
 def _agent(ans: list[Analyzed]) -> list[Analyzed]:
@@ -104,16 +105,21 @@ def _opens_with(norm: str, start: int, pos: int = 0) -> bool:
     return _LEAD_IN.fullmatch(norm, pos, start) is not None
 
 
-def _asked(eng: Engine, cr: Compiled, an: Analyzed) -> tuple[int, int] | None:
-    """The span of the rule's question in the customer's utterance, when it is asked (a question by
-    cues.question) in the utterance's last question: "这个保本吗？手续费多少？" asks about the fee last,
-    so a "是的" after it does not answer the first question."""
+def _questions(eng: Engine, cr: Compiled, an: Analyzed):
+    """(start, end, position of the question mark after it or -1) of each span of the rule's
+    question that is asked (a question by cues.question)."""
     norm = an.norm
     for s, e in eng.element_spans(cr, "question", an):
-        if not cues.question(norm, s, e, has_han(norm[s:e])):
-            continue
-        q = norm.find("?", e)
-        if q < 0 or "?" not in norm[q + 1:]:
+        if cues.question(norm, s, e, has_han(norm[s:e])):
+            yield s, e, norm.find("?", e)
+
+
+def _asked(eng: Engine, cr: Compiled, an: Analyzed) -> tuple[int, int] | None:
+    """The span of the rule's question in the customer's utterance, when it is asked in the
+    utterance's last question: "这个保本吗？手续费多少？" asks about the fee last, so a "是的" after it
+    does not answer the first question."""
+    for s, e, q in _questions(eng, cr, an):
+        if q < 0 or "?" not in an.norm[q + 1:]:
             return s, e
     return None
 
@@ -122,23 +128,15 @@ def _self_answered(eng: Engine, cr: Compiled, an: Analyzed) -> tuple[tuple[int, 
     """The `reply` span that opens the sentence after the speaker's own `question` ("会不会亏？不会的，
     您放心"; "Is it safe? Absolutely."), and the question, when the utterance says no unnegated hedge."""
     norm = an.norm
-    for s, e in eng.element_spans(cr, "question", an):
-        if not cues.question(norm, s, e, has_han(norm[s:e])):
-            continue
-        q = norm.find("?", e)
+    for s, e, q in _questions(eng, cr, an):
         if q < 0:
             continue
         for rs, re_ in sorted(eng.element_spans(cr, "reply", an)):
             if rs > q and _opens_with(norm, rs, q + 1):
                 if "hedge" in cr.elements and eng.element_in(cr, "hedge", an) is not None:
                     return None
-                return (rs, re_), norm[_sentence_start(norm, s):q + 1]
+                return (rs, re_), norm[clause_bounds(norm, s, e, marks=".?!")[0]:q + 1]
     return None
-
-
-def _sentence_start(norm: str, pos: int) -> int:
-    """Where the sentence holding `pos` starts (after the last . ? ! before it)."""
-    return max(norm.rfind(c, 0, pos) for c in ".?!") + 1
 
 
 def may_self_answer(text: str) -> bool:
