@@ -99,10 +99,24 @@ _LEAD_IN = re.compile(r"(?:[\s,.!;:]|嗯+|啊+|呃+|哦+|噢+|额+|唉|哎|诶|�
                       r"\b(?:um+|uh+|oh|well|so|ah|hmm+|mm+|look|listen|sir|madam|ma'am)\b)*")
 
 
-def _opens_with(norm: str, start: int, pos: int = 0) -> bool:
-    """Whether the text from `pos` to `start` is only a lead-in (_LEAD_IN): the match opens the
-    turn (or, from the end of a question, the sentence after it)."""
-    return _LEAD_IN.fullmatch(norm, pos, start) is not None
+def _reply(eng: Engine, cr: Compiled, an: Analyzed, pos: int = 0) -> tuple[int, int] | None:
+    """The first span of the rule's `reply` that opens the text from `pos` (the turn, or the
+    sentence after a question): only a lead-in (_LEAD_IN) between `pos` and it."""
+    norm = an.norm
+    for s, e in sorted(eng.element_spans(cr, "reply", an)):
+        if s >= pos and _LEAD_IN.fullmatch(norm, pos, s) is not None:
+            return s, e
+    return None
+
+
+def _hedged(eng: Engine, cr: Compiled, an: Analyzed) -> bool:
+    """Whether the utterance says one of the rule's hedges, not negated or asked."""
+    return "hedge" in cr.elements and eng.element_in(cr, "hedge", an) is not None
+
+
+def _in_language(cr: Compiled, an: Analyzed) -> bool:
+    """Whether the utterance is in the rule's language (Han characters for zh)."""
+    return (cr.rule.language == "zh") == has_han(an.norm)
 
 
 def _questions(eng: Engine, cr: Compiled, an: Analyzed):
@@ -131,11 +145,11 @@ def _self_answered(eng: Engine, cr: Compiled, an: Analyzed) -> tuple[tuple[int, 
     for s, e, q in _questions(eng, cr, an):
         if q < 0:
             continue
-        for rs, re_ in sorted(eng.element_spans(cr, "reply", an)):
-            if rs > q and _opens_with(norm, rs, q + 1):
-                if "hedge" in cr.elements and eng.element_in(cr, "hedge", an) is not None:
-                    return None
-                return (rs, re_), norm[clause_bounds(norm, s, e, marks=".?!")[0]:q + 1]
+        span = _reply(eng, cr, an, q + 1)
+        if span is not None:
+            if _hedged(eng, cr, an):
+                return None
+            return span, norm[clause_bounds(norm, s, e, marks=".?!")[0]:q + 1]
     return None
 
 
@@ -152,9 +166,8 @@ def self_answers(eng: Engine, an: Analyzed) -> list[Violation]:
     if role not in AGENT_ROLES or not an.norm:
         return []
     out = []
-    lang = "zh" if has_han(an.norm) else "en"
     for cr in eng.answer_rules:
-        if cr.rule.language != lang:
+        if not _in_language(cr, an):
             continue
         got = _self_answered(eng, cr, an)
         if got is not None:
@@ -172,7 +185,7 @@ def answer(eng: Engine, cr: Compiled, ans: list[Analyzed]) -> list[Violation]:
     a = cr.rule.answer
     out = []
     for i, q in enumerate(ans):
-        if (q.utt.role or "unknown") != "customer" or not q.norm or (cr.rule.language == "zh") != has_han(q.norm):
+        if (q.utt.role or "unknown") != "customer" or not q.norm or not _in_language(cr, q):
             continue
         qs = _asked(eng, cr, q)
         if qs is None:
@@ -189,8 +202,8 @@ def answer(eng: Engine, cr: Compiled, ans: list[Analyzed]) -> list[Violation]:
                     break  # another question: the reply answers that one
                 continue
             norm = r.norm
-            span = next(((s, e) for s, e in sorted(eng.element_spans(cr, "reply", r)) if _opens_with(norm, s)), None)
-            if span is not None and not ("hedge" in cr.elements and eng.element_in(cr, "hedge", r) is not None):
+            span = _reply(eng, cr, r)
+            if span is not None and not _hedged(eng, cr, r):
                 asked = q.utt.text.strip()
                 reason = (f"answers the customer's question '{asked}' with '{norm[span[0]:span[1]]}', "
                           f"no caveat in the reply; speaker role {role}")
