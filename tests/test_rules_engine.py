@@ -134,17 +134,19 @@ def test_proximity_and_homophone_short_words_guarded(eng):
     assert cats(eng, "这款产品不是收益最高的，但是波动小") == set()
 
 
+def _call(*lines, lang="zh"):
+    return [Utterance(speaker=r, start=i * 5.0, end=i * 5.0 + 4, text=t, role=r, index=i, language=lang)
+            for i, (r, t) in enumerate(lines)]
+
+
 def test_absence_anchor_and_insurance_variant(eng):
-    def call(lines):
-        return [Utterance(speaker=r, start=i * 5.0, end=i * 5.0 + 4, text=t, role=r, index=i)
-                for i, (r, t) in enumerate(lines)]
-    utts = call([("agent", "给您推荐一款年金保险"), ("customer", "好"),
-                 ("agent", "保险不是存款，产品有风险，投保须谨慎"), ("agent", "我帮您投保")])
+    utts = _call(("agent", "给您推荐一款年金保险"), ("customer", "好"),
+                 ("agent", "保险不是存款，产品有风险，投保须谨慎"), ("agent", "我帮您投保"))
     md = [v for v in detect(utts, eng) if v.category == "missing_disclosure"]
     assert len(md) == 1 and md[0].kind == "absence" and md[0].utterance_index == 3
     assert "犹豫期" in md[0].reason and "退保损失" in md[0].reason
-    utts = call([("agent", "给您推荐一款理财，风险等级二级"), ("agent", "理财非存款、产品有风险、投资须谨慎"),
-                 ("agent", "我帮您预约")])
+    utts = _call(("agent", "给您推荐一款理财，风险等级二级"), ("agent", "理财非存款、产品有风险、投资须谨慎"),
+                 ("agent", "我帮您预约"))
     assert [v for v in detect(utts, eng) if v.category == "missing_disclosure"] == []
 
 
@@ -347,11 +349,6 @@ def test_gate_gives_the_same_call_level_results_as_a_gateless_run(eng):
         utts = [Utterance(speaker=t["speaker"], start=t["start"], end=t["end"], text=t["text"], role=t["speaker"],
                           index=i) for i, t in enumerate(d["turns"])]
         assert _sig(detect(utts, eng)) == _sig(detect(utts, plain)), p.name
-
-
-def _call(*lines, lang="zh"):
-    return [Utterance(speaker=r, start=i * 5.0, end=i * 5.0 + 4, text=t, role=r, index=i, language=lang)
-            for i, (r, t) in enumerate(lines)]
 
 
 def _answers(eng, utts):
