@@ -1,6 +1,7 @@
 """Call-level rules: absence (mandatory disclosure never said), ordering (disclosure after the
-purchase confirmation), window (something required within N utterances/seconds of an anchor) and
-answer (a claim made by answering the customer's question: "保本吗？" — "当然")."""
+purchase confirmation), window (something required within N utterances/seconds of an anchor),
+answer (a claim made by answering the customer's question: "保本吗？" — "当然"), and the timing
+rules silence and overtalk (timing.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ..types import Violation
 from . import cues
 from .engine import AGENT_ROLES, Analyzed, Compiled, Engine, Match, has_han, to_violation
 from .text import clause_bounds
+from .timing import call_language, overtalk, silence
 
 
 def _agent(ans: list[Analyzed]) -> list[Analyzed]:
@@ -218,6 +220,7 @@ def answer(eng: Engine, cr: Compiled, ans: list[Analyzed]) -> list[Violation]:
 
 def run_call_rules(eng: Engine, ans: list[Analyzed]) -> list[Violation]:
     out: list[Violation] = []
+    lang = None  # the call's language, for the timing rules
     for cr in eng.call_rules:
         k = cr.rule.kind
         if k == "absence":
@@ -232,4 +235,9 @@ def run_call_rules(eng: Engine, ans: list[Analyzed]) -> list[Violation]:
             out.extend(window(eng, cr, ans))
         elif k == "answer":
             out.extend(answer(eng, cr, ans))
+        elif k in ("silence", "overtalk"):
+            if lang is None:
+                lang = call_language(ans)
+            if cr.rule.language == lang:
+                out.extend((silence if k == "silence" else overtalk)(eng, cr, ans))
     return out

@@ -383,6 +383,14 @@ class Engine:
                 cr.elements["reply"] = self._element(a.reply, ridx)
                 if a.hedge is not None:
                     cr.elements["hedge"] = self._element(a.hedge, ridx)
+            elif rule.kind == "silence":
+                if rule.silence.anchor is not None:
+                    cr.elements["anchor"] = self._element(rule.silence.anchor, ridx)
+            elif rule.kind == "overtalk":
+                for key in ("during", "over"):
+                    el = getattr(rule.overtalk, key)
+                    if el is not None:
+                        cr.elements[key] = self._element(el, ridx)
             for k, (_, lids, _) in cr.elements.items():
                 pos: dict[int, int] = {}
                 for i, lid in enumerate(lids):

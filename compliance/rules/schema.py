@@ -192,6 +192,34 @@ class Answer(Strict):
     unit: Literal["utterances", "seconds"] = "utterances"
 
 
+class Silence(Strict):
+    """Call-level: nobody speaks for at least `min_s` seconds (dead air), measured from the end of
+    all speech so far to the next utterance. `after` / `before`: the roles of the utterances on
+    either side of the gap; `question`: the utterance before the gap asks a question; `anchor`:
+    it says this element (a confirmation question: "您清楚了吗？" met by silence and the agent
+    going on means the recording holds no confirmation)."""
+    min_s: float = Field(gt=0)
+    after: Speaker = "any"
+    before: Speaker = "any"
+    question: bool = False
+    anchor: Element | None = None
+
+
+class Overtalk(Strict):
+    """Call-level: a `by` speaker starts talking while another speaker is talking, and both talk
+    together for at least `min_s` seconds (by word times where the transcript has them), so a
+    backchannel ("嗯", "right") does not count. `during`: only where the overlap covers the
+    interrupter saying this element (a risk warning read over the customer, who cannot have
+    heard it); `over`: only where the interrupted utterance says it. The rule fires when the
+    call holds at least `min_count` such moments: one finding each, or with min_count > 1 one
+    finding for the call at the first of them."""
+    min_s: float = Field(default=1.0, gt=0)
+    by: Speaker = "agent"
+    during: Element | None = None
+    over: Element | None = None
+    min_count: int = Field(default=1, ge=1)
+
+
 class Example(Strict):
     text: str | None = None
     role: RoleName | None = None
@@ -220,12 +248,14 @@ class Rule(Strict):
     regulation: Regulation
     description: str = Field(min_length=5)
     suggestion: str = Field(min_length=2)
-    kind: Literal["utterance", "absence", "ordering", "window", "answer"] = "utterance"
+    kind: Literal["utterance", "absence", "ordering", "window", "answer", "silence", "overtalk"] = "utterance"
     match: Match | None = None
     absence: Absence | None = None
     ordering: Ordering | None = None
     window: Window | None = None
     answer: Answer | None = None
+    silence: Silence | None = None
+    overtalk: Overtalk | None = None
     negation: Literal["suppress", "ignore"] = "suppress"
     question: Literal["suppress", "ignore"] = "suppress"
     hearsay: Literal["suppress", "ignore"] = "suppress"
@@ -244,7 +274,8 @@ class Rule(Strict):
     @model_validator(mode="after")
     def _kind_body(self):
         bodies = {"utterance": self.match, "absence": self.absence, "ordering": self.ordering,
-                  "window": self.window, "answer": self.answer}
+                  "window": self.window, "answer": self.answer, "silence": self.silence,
+                  "overtalk": self.overtalk}
         if bodies[self.kind] is None:
             field = "match" if self.kind == "utterance" else self.kind
             raise ValueError(f"a rule of kind {self.kind!r} needs a {field!r} section")

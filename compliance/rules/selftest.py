@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..types import Utterance
@@ -29,15 +30,29 @@ def _as_example(x) -> Example:
     return Example(text=x) if isinstance(x, str) else x
 
 
+#: "[12.5-18] agent: ..." — an example line's own start and end seconds (timing rules need them)
+_TIMES = re.compile(r"^\s*\[\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)\s*\]\s*")
+
+
 def _call_utts(lines: list[str], lang: str) -> list[Utterance]:
+    """A call example's utterances: one per line, 5 s apart (4 s of speech, 1 s of silence)
+    unless the line gives its times."""
     out = []
     for i, line in enumerate(lines):
+        start, end = i * 5.0, i * 5.0 + 4.0
+        t = _TIMES.match(line)
+        if t is not None:
+            start, end = float(t.group(1)), float(t.group(2))
+            line = line[t.end():]
         role, _, text = line.partition(":")
         role = role.strip().lower()
         if role not in ("agent", "customer", "unknown", "supervisor"):
             role, text = "unknown", line
-        out.append(Utterance(speaker=role, start=i * 5.0, end=i * 5.0 + 4.0, text=text.strip(),
+        out.append(Utterance(speaker=role, start=start, end=end, text=text.strip(),
                              role=role, language=lang, index=i))
+    out.sort(key=lambda u: u.start)
+    for i, u in enumerate(out):
+        u.index = i
     return out
 
 

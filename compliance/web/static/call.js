@@ -81,6 +81,9 @@ function emphasise(mark) {
   mark.replaceChildren(text.slice(0, i), h('b', { class: 'hit' }, m), text.slice(i + m.length));
 }
 
+// call-level findings of a kind of their own: a badge beside the rule id
+const KIND_LABEL = { absence: 'call.absence', silence: 'call.silence', overtalk: 'call.overtalk' };
+
 export function saidWithContext(v) {
   const ctx = (v.context || '').replaceAll(`【${v.matched_text}】`, v.matched_text);
   const i = ctx && v.matched_text ? ctx.indexOf(v.matched_text) : -1;
@@ -125,7 +128,7 @@ function renderFlags() {
     return h('article', { class: `flag-card sev-${v.severity}`, id: `flag-${v.id}`, dataset: { vid: v.id }, tabindex: -1, onclick: (e) => { if (!e.target.closest('button, textarea, summary, a')) select(v, false); } },
       h('div', { class: 'head' }, sevBadge(v.severity), h('span', { class: 'title' }, v.title), statusBadge(v.status), h('div', { class: 'spacer' }),
         h('button', { type: 'button', class: 'small play-flag', dataset: { vid: v.id }, onclick: () => { select(v, false); state.player.playFlag(v); } }, '▶ ', t('call.play', { t: fmtSec(v.start) }))),
-      h('div', { class: 'rid' }, `${v.rule_id} · ${label('cat', v.category) || v.category}`, v.kind === 'absence' ? ` · ${t('call.absence')}` : ''),
+      h('div', { class: 'rid' }, `${v.rule_id} · ${label('cat', v.category) || v.category}`, KIND_LABEL[v.kind] ? ` · ${t(KIND_LABEL[v.kind])}` : ''),
       v.kind === 'absence' ? null : h('div', { class: 'said' }, saidWithContext(v)),
       h('dl', {},
         v.regulation ? [h('dt', {}, t('call.regulation')), h('dd', { class: 'regulation' }, v.regulation)] : null,
