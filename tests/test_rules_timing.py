@@ -161,3 +161,21 @@ def test_a_confirmation_question_without_its_question_mark_still_asks(eng):
         assert _ids(detect(_call(("agent", 0, 5, text), ("agent", 9, 12, "好那我帮您预约了")), eng)) == ["ZH-TM-003"]
     utts = _call(("agent", 0, 5, "do you understand the risks"), ("agent", 9, 12, "great I'll put the order in"), lang="en")
     assert _ids(detect(utts, eng)) == ["EN-TM-003"]
+
+
+def test_over_and_by_any_in_a_pack_of_ones_own(tmp_path):
+    """`over`: only where the interrupted utterance says the element (here the customer's own
+    confirmation, talked over by the agent); `by: any`: either side starting over the other."""
+    rule = {"kind": "overtalk", "overtalk": {"by": "agent", "min_s": 0.5, "over": {"name": "确认", "phrases": ["清楚", "明白"]}},
+            "examples": {"violation": [{"call": ["[0-3] customer: 清楚，我都清楚", "[1-4] agent: 好的清楚就行"]}] * 3,
+                         "compliant": [{"call": ["[0-3] customer: 我想想", "[1-4] agent: 好的"]}] * 3}}
+    eng = Engine([load_pack_file(_pack(tmp_path, rule))])
+    over = _call(("customer", 0, 3, "清楚，我都清楚"), ("agent", 1, 4, "好的清楚就行"))
+    assert [(v.rule_id, v.start, v.end) for v in detect(over, eng)] == [("T-TM-1", 1.0, 3.0)]
+    assert detect(_call(("customer", 0, 3, "我想想"), ("agent", 1, 4, "好的")), eng) == []
+    assert detect(_call(("customer", 0, 3, "我不清楚"), ("agent", 1, 4, "好的")), eng) == []  # negated
+    rule["overtalk"] = {"by": "any", "min_s": 0.5}
+    eng = Engine([load_pack_file(_pack(tmp_path, rule))])
+    both = _call(("agent", 0, 3, "我跟您说一下"), ("customer", 1, 4, "你等一下"), ("agent", 3.5, 6, "您说"))
+    got = detect(both, eng)
+    assert [(v.speaker, v.start, v.end) for v in got] == [("customer", 1.0, 3.0), ("agent", 3.5, 4.0)]
