@@ -183,7 +183,8 @@ def negation(text: str, start: int, end: int, zh: bool, cb=None) -> str | None:
                 return m.group(0)
         return None
     pre = _mask(text[max(cs, start - 40):start], _PSEUDO_EN)
-    if "no such thing" in pre or "there is no" in pre or "there's no" in pre:
+    # "there's no such thing as an investment that has no risk": anywhere before it in the clause
+    if "no such thing" in text[cs:start] or "there is no" in pre or "there's no" in pre:
         return "no such thing"
     w = _negation_word_en(pre)
     if w:
