@@ -264,6 +264,25 @@ def test_only_an_unnegated_warning_counts_as_a_disclosure(full, text, language, 
     assert (found in why) if found else why is None
 
 
+@pytest.mark.parametrize("text,language,step", [
+    ("好的，我在系统里给您发起申购，您在手机银行上点确认就可以了。", "zh", "发起申购"),  # dev08's close
+    ("好的，我现在就帮您预约，您明天上午带着身份证和银行卡来网点签字就可以了。", "zh", "帮您预约"),  # in person
+    ("好的，我给您发起申购，您把手机收到的验证码念给我听一下。", "zh", None),  # names the secret
+    ("Great, I'll put the order in and you confirm it in the app.", "en", "i'll put the order in"),
+    ("I'll put the order in, just read me the code we text you.", "en", None),
+    ("您把手机收到的动态验证码发我一下，我这边帮您操作。", "zh", None),  # no purchase step at all
+])
+def test_a_purchase_step_is_no_pii_request(full, text, language, step):
+    """The agent talking the customer through the purchase ("在手机银行上点确认就可以了") reads like a
+    scammer's "confirm it in the app" to the layer, but asks for nothing; naming a code, a password or
+    the card number still makes it a request."""
+    utt = Utterance(speaker="agent", start=0, end=1, text=text, role="agent", language=language)
+    why = full.similarity._purchase_step(utt)
+    assert (step in why) if step else why is None
+    if step:
+        assert not [v for v in detect([utt], full, call_level=False) if v.rule_id == "SIM.pii_request"]
+
+
 def test_a_customer_reporting_what_a_caller_said_is_a_signal_but_quoting_a_pitch_is_not(full):
     """Reported speech is how customers voice risks ("他们说我名下的账户被冻结了"); a customer quoting a
     seller's claim (说是跟存钱一样) is quoting it, the synthetic calls' must-not-flag convention."""

@@ -315,6 +315,20 @@ ASKING_CATEGORIES = frozenset({"urgency_pressure", "improper_inducement", "misre
                                "disparaging_competitors", "suitability_bypass"})
 
 
+#: personal documents to bring in person ("带上身份证和银行卡来网点签字"), which no caller can take
+_IN_PERSON = re.compile(r"(带|拿)(着|上|好)?[^,.?!]{0,12}(来|到|去)[^,.?!]{0,3}(网点|柜台|营业厅|银行|支行|分行)|"
+                        r"\bbring (your|the|along)[^.?!]{0,40}\b(to|into|in to) (the|our|a|any) (branch|office|bank)\b")
+
+
+def _lexicon(packs, name: str) -> dict[str, set]:
+    """A lexicon of the packs, per language, normalised."""
+    out: dict[str, set] = {}
+    for pack in packs:
+        out.setdefault(pack.info.language, set()).update(
+            n for ph in pack.lexicon.get(name, ()) if (n := normalize(ph).lower()))
+    return out
+
+
 def _cue_at_literals(analyzed, checks_for) -> str | None:
     """The first cue (compliance.rules.cues) found at a rule literal the engine's analysis hit, two
     characters or longer: `checks_for(lid)` gives the checks asked at that literal's hits (empty:
@@ -588,6 +602,10 @@ class SimilarityLayer:
             relief.setdefault(pack.info.language, set()).update(
                 n for ph in pack.lexicon.get("RELIEF", ()) if (n := normalize(ph).lower()))
         self._relief: dict[str, tuple[str, ...]] = {lang: tuple(sorted(w)) for lang, w in relief.items() if w}
+        #: per language, the packs' PURCHASE (purchase steps) and PERSONAL_DATA lexicons (see _purchase_step)
+        self._purchase = {lang: tuple(sorted(w)) for lang, w in _lexicon(packs, "PURCHASE").items() if w}
+        self._personal = {lang: re.compile("(?<![a-z0-9])(?:" + "|".join(re.escape(x) for x in sorted(w, key=len, reverse=True)) + ")(?![a-z0-9])")
+                          for lang, w in _lexicon(packs, "PERSONAL_DATA").items() if w}
         self._model: SimilarityModel | None = None
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], float] = {}
@@ -688,6 +706,8 @@ class SimilarityLayer:
             why = self._relieved(utt) or self._quotes_a_claim(utt, engine)
         else:
             why = self._suppressed(v.category, analyzed, engine) or self._discloses(utt)
+            if not why and v.category == "pii_request":
+                why = self._purchase_step(utt)
         if why:
             log.debug("similarity finding on %r suppressed: %s", utt.text, why)
             return hits
@@ -761,6 +781,25 @@ class SimilarityLayer:
         why = _cue_at_literals(engine.analyze(replace(utt, role="agent")),
                                lambda lid: quoting if claims[lid] - self._signal_categories else ())
         return f"quotes a seller's claim ({why})" if why else None
+
+    def _purchase_step(self, utt) -> str | None:
+        """The purchase step the agent talks the customer through, when the utterance names no
+        personal data (PERSONAL_DATA) or only says to bring it in person: "您在手机银行上点确认就可以了"
+        reads much like a scammer's "confirm it in your app", but hands nothing over. On the eight
+        synthetic calls the layer read four such steps as PII requests; no corpus row is both a purchase
+        step and a PII request without naming the data (out of fold over 160 batches: none changed)."""
+        language = (utt.language or "zh")[:2]
+        steps = self._purchase.get(language)
+        if not steps:
+            return None
+        norm = normalize(utt.text or "").lower()
+        step = next((w for w in steps if w in norm), None)
+        if step is None:
+            return None
+        personal = self._personal.get(language)
+        if personal is not None and personal.search(norm) and not _IN_PERSON.search(norm):
+            return None
+        return f"a purchase step ('{step}') that asks for no personal data"
 
     def _discloses(self, utt) -> str | None:
         """The risk warning the utterance gives, if any ("you might get back less than you put in",
