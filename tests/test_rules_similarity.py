@@ -321,6 +321,12 @@ def test_relief_is_neither_a_risk_cue_nor_a_complaint(full):
     assert detect_text(scammed, role="customer", language="zh", packs=full)
     # staff who did not warn is a complaint, not relief
     assert detect_text("你们为什么没有及时提醒我？现在亏了三成。", role="customer", language="zh", packs=full)
+    # English: thanks for money recovered (the layer read it as a complaint or a risk cue)
+    thanks = "I am extremely grateful that I have all the money back in my account."
+    assert full.similarity._relieved(Utterance(speaker="customer", start=0, end=1, text=thanks,
+                                               role="customer", language="en"))
+    assert detect_text(thanks, role="customer", language="en", packs=full) == []
+    assert detect_text("I want all my money back in my account by Friday.", role="customer", language="en", packs=full)
 
 
 def test_a_rushed_disclosure_labelled_mandatory_disclosure_is_raised_as_missing_disclosure(full, monkeypatch):
