@@ -1,7 +1,8 @@
-"""CLI for the rule packs: `compliance rules test|eval|list` and `compliance detect --text`.
+"""CLI for the rule packs: `compliance rules test|eval|list` and `compliance detect`.
 
 `rules_app` is a Typer app mounted by compliance/cli.py; `detect_command` is the function behind
-`compliance detect --text "…" --role agent [--lang zh] [--json]`."""
+`compliance detect --text "…" --role agent [--lang zh] [--json]` and `compliance detect --call
+transcript.json` (every rule, call-level and timing ones included, over a transcript)."""
 
 from __future__ import annotations
 
@@ -148,23 +149,34 @@ def list_command(
 
 
 def detect_command(
-    text: str = typer.Option(..., "--text", "-t", help="text to check as one utterance"),
+    text: Optional[str] = typer.Option(None, "--text", "-t", help="text to check as one utterance"),
+    call: Optional[Path] = typer.Option(None, "--call", "-c", help="a transcript to check as one call: the JSON of "
+                                        "`compliance analyze --json` (docs/call-json.md) or a list of its segments"),
     role: str = typer.Option("agent", "--role", "-r", help="agent, customer or unknown"),
     lang: str = typer.Option("zh", "--lang", "-l", help="zh or en"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     pack: Optional[List[str]] = typer.Option(None, "--pack", help="only these pack ids"),
 ):
-    """Check one piece of text against the utterance-level rules."""
-    from .detect import detect_text
+    """Check one piece of text against the utterance-level rules, or a whole transcript (--call)
+    against every rule: call-level disclosures, answers, silence and overtalk included."""
+    from .detect import detect, detect_text
 
+    if (text is None) == (call is None):
+        Console(stderr=True).print("error: give either --text or --call")
+        raise typer.Exit(2)
     if role not in ("agent", "customer", "unknown", "supervisor"):
         Console(stderr=True).print(f"error: --role must be agent, customer or unknown, not {role!r}")
         raise typer.Exit(2)
     try:
         eng = _engine(None, pack)
+        if call is not None:
+            from .transcript import read_transcript
+
+            vs = detect(read_transcript(call, language=lang), eng)
+        else:
+            vs = detect_text(text, role=role, language=lang, packs=eng)
     except ComplianceError as e:
         _fail(e)
-    vs = detect_text(text, role=role, language=lang, packs=eng)
     if as_json:
         print(json.dumps([asdict(v) for v in vs], ensure_ascii=False, indent=2))
         return
@@ -172,6 +184,15 @@ def detect_command(
         console.print("[green]no violation[/green]")
         return
     t = Table(title=f"{len(vs)} hit(s)")
+    if call is not None:  # a call's findings in time order; --json gives regulation and suggestion too
+        for c in ("time", "speaker", "rule", "kind", "severity", "said", "why"):
+            t.add_column(c, overflow="fold")
+        for v in vs:
+            said = v.matched_text if len(v.matched_text) <= 40 else v.matched_text[:40] + "…"
+            t.add_row(f"{v.start:.1f}–{v.end:.1f}", f"{v.speaker or ''} ({v.role})", v.rule_id, v.kind,
+                      v.severity, said, v.reason)
+        console.print(t)
+        return
     for c in ("rule", "kind", "category", "severity", "matched", "why", "regulation", "suggestion"):
         t.add_column(c, overflow="fold")
     for v in vs:

@@ -23,3 +23,10 @@ class RuleError(ComplianceError):
     """A rule file is malformed. The message names the file, the rule id and the field."""
 
     exit_code = 4
+
+
+class TranscriptError(ComplianceError):
+    """A transcript file (call JSON) given to the rules is not readable or not well formed. The
+    message names the file and the field."""
+
+    exit_code = 2

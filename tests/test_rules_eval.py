@@ -122,3 +122,65 @@ def test_detect_command():
     res = runner.invoke(app, ["detect", "--text", "Is this risk-free?", "--role", "customer",
                               "--lang", "en", "--json"])
     assert json.loads(res.output) == []
+
+
+def _detect_app():
+    import typer
+
+    app = typer.Typer()
+    app.command("detect")(detect_command)
+    app.command("noop")(lambda: None)
+    return app
+
+
+def test_detect_a_transcript_runs_every_rule(tmp_path):
+    """`compliance detect --call`: a stored call's JSON (docs/call-json.md) or a plain list of its
+    segments, checked as one call: utterance rules, call-level disclosures and the timing rules."""
+    segments = [
+        {"index": 0, "speaker": "CH1", "role": "customer", "channel": 1, "start": 0.0, "end": 6.0,
+         "text": "等一下，我还没想好要不要买", "words": []},
+        {"index": 1, "speaker": "CH0", "role": "agent", "channel": 0, "start": 3.0, "end": 9.0,
+         "text": "这个产品保本保息，理财非存款、产品有风险、投资须谨慎", "words": []},
+        {"index": 2, "speaker": "CH0", "role": "agent", "channel": 0, "start": 10.0, "end": 14.0,
+         "text": "以上内容您是否清楚？", "words": [{"text": "以上内容您是否清楚？", "start": 10.0, "end": 13.0}]},
+        {"index": 3, "speaker": "CH0", "role": "agent", "channel": 0, "start": 18.0, "end": 22.0,
+         "text": "好，那我现在就帮您预约", "words": []},
+    ]
+    doc = {"schema": "compliance.call", "schema_version": 1, "call": {"language": "zh"}, "segments": segments}
+    app = _detect_app()
+    for payload in (doc, segments):
+        p = tmp_path / "call.json"
+        p.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+        res = runner.invoke(app, ["detect", "--call", str(p), "--json"])
+        assert res.exit_code == 0, res.output
+        got = {(v["rule_id"], v["kind"]) for v in json.loads(res.output)}
+        assert {("ZH-GP-001", "utterance"), ("ZH-TM-001", "overtalk"), ("ZH-MD-001", "absence")} <= got
+        # the silence after the question is counted from its last word (13 s), not the segment's end
+        silence = [v for v in json.loads(res.output) if v["rule_id"] == "ZH-TM-003"]
+        assert [(v["start"], v["end"]) for v in silence] == [(13.0, 18.0)]
+    res = runner.invoke(app, ["detect", "--call", str(p)])
+    assert res.exit_code == 0 and "ZH-TM-003" in res.output and "silence" in res.output
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "no such file"),
+    ("{not json", "not JSON"),
+    ('{"call": {}}', "needs 'segments'"),
+    ('[{"start": 0, "end": 1}]', "segments[0].text"),
+    ('[{"start": 2, "end": 1, "text": "好"}]', "segments[0]: Value error, end 1.0 is before start 2.0"),
+    ('[{"start": 0, "end": 1, "text": "好", "role": "boss"}]', "segments[0].role"),
+])
+def test_a_bad_transcript_is_refused_with_the_field(tmp_path, content, message):
+    p = tmp_path / "call.json"
+    if content is not None:
+        p.write_text(content, encoding="utf-8")
+    res = runner.invoke(_detect_app(), ["detect", "--call", str(p)])
+    assert res.exit_code == 2 and message in res.output and str(p) in res.output
+
+
+def test_detect_needs_text_or_a_call(tmp_path):
+    app = _detect_app()
+    assert runner.invoke(app, ["detect"]).exit_code == 2
+    p = tmp_path / "c.json"
+    p.write_text("[]", encoding="utf-8")
+    assert runner.invoke(app, ["detect", "--text", "保本", "--call", str(p)]).exit_code == 2
