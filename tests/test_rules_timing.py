@@ -77,6 +77,10 @@ def test_silence_counts_from_the_end_of_all_speech_so_far(eng):
     v = [v for v in detect(utts, eng) if v.rule_id == "ZH-TM-004"]
     assert len(v) == 1 and (v[0].start, v[0].end, v[0].utterance_index) == (5.0, 36.0, 2)
     assert v[0].speaker == "agent" and "31.0 s of silence" in v[0].reason and v[0].matched_text == "您稍等，我查一下"
+    # the customer breaks the silence, but dead air is the agent's: the finding goes to the agent's side
+    utts = _call(("agent", 0, 5, "我把产品资料发给您"), ("customer", 45, 47, "喂，还在吗？"))
+    v = [v for v in detect(utts, eng) if v.rule_id == "ZH-TM-004"]
+    assert [(x.speaker, x.role, x.utterance_index, x.start, x.end) for x in v] == [("agent", "agent", 0, 5.0, 45.0)]
 
 
 def test_a_pause_inside_one_utterance_is_not_silence_between_utterances(eng):

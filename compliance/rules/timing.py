@@ -121,12 +121,15 @@ def silence(eng: Engine, cr: Compiled, ans: list[Analyzed]) -> list[Violation]:
                 u, p = a.utt, last.utt
                 reason = (f"{gap:.1f} s of silence after {p.speaker} ({_role(last)}) said "
                           f"'{_quote(p)}'; then {u.speaker} ({_role(a)}) spoke at {sp[0][0]:.1f} s")
-                v = to_violation(cr, u, a.norm, None, reason, kind="silence")
+                # the finding is the agent's (dead air is the agent's to manage): the agent's side of the gap
+                owner = last if cr.rule.speaker == "agent" and _role(a) not in _SIDE["agent"] \
+                    and _role(last) in _SIDE["agent"] else a
+                v = to_violation(cr, owner.utt, owner.norm, None, reason, kind="silence")
                 v.start, v.end = round(heard, 3), round(sp[0][0], 3)
                 v.matched_text = p.text
                 v.context = f"{p.speaker}: {p.text} … [{gap:.1f} s] … {u.speaker}: {u.text}"
                 if not v.utterance_index:
-                    v.utterance_index = j
+                    v.utterance_index = j if owner is a else ans.index(owner)
                 out.append(v)
         if heard is None or sp[-1][1] > heard:
             heard, last = sp[-1][1], a
