@@ -329,6 +329,12 @@ def _lexicon(packs, name: str) -> dict[str, set]:
     return out
 
 
+def _any_of(words) -> re.Pattern:
+    """One pattern for any of the (normalised) words, longest first, not inside a Latin word."""
+    alts = "|".join(re.escape(x) for x in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<![a-z0-9])(?:{alts})(?![a-z0-9])")
+
+
 def _cue_at_literals(analyzed, checks_for) -> str | None:
     """The first cue (compliance.rules.cues) found at a rule literal the engine's analysis hit, two
     characters or longer: `checks_for(lid)` gives the checks asked at that literal's hits (empty:
@@ -592,20 +598,14 @@ class SimilarityLayer:
                                 phrases.setdefault(rule.language, set()).update(
                                     n for ph in element.phrases if (n := normalize(ph).lower()))
         for lang, found in phrases.items():
-            alts = "|".join(re.escape(x) for x in sorted(found, key=len, reverse=True))
-            self._disclosures[lang] = re.compile(rf"(?<![a-z0-9])(?:{alts})(?![a-z0-9])")
+            self._disclosures[lang] = _any_of(found)
         #: per language, the packs' RELIEF lexicon, normalised: a customer thanking staff for stopping
         #: a scam ("多亏了你们，要不是你们拦住我…") reads like a risk cue or a complaint, and is neither
         #: (the rules carry it in their `none` lists; see _relieved)
-        relief: dict[str, set] = {}
-        for pack in packs:
-            relief.setdefault(pack.info.language, set()).update(
-                n for ph in pack.lexicon.get("RELIEF", ()) if (n := normalize(ph).lower()))
-        self._relief: dict[str, tuple[str, ...]] = {lang: tuple(sorted(w)) for lang, w in relief.items() if w}
+        self._relief: dict[str, tuple[str, ...]] = {lang: tuple(sorted(w)) for lang, w in _lexicon(packs, "RELIEF").items() if w}
         #: per language, the packs' PURCHASE (purchase steps) and PERSONAL_DATA lexicons (see _purchase_step)
         self._purchase = {lang: tuple(sorted(w)) for lang, w in _lexicon(packs, "PURCHASE").items() if w}
-        self._personal = {lang: re.compile("(?<![a-z0-9])(?:" + "|".join(re.escape(x) for x in sorted(w, key=len, reverse=True)) + ")(?![a-z0-9])")
-                          for lang, w in _lexicon(packs, "PERSONAL_DATA").items() if w}
+        self._personal = {lang: _any_of(w) for lang, w in _lexicon(packs, "PERSONAL_DATA").items() if w}
         self._model: SimilarityModel | None = None
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], float] = {}
@@ -785,9 +785,9 @@ class SimilarityLayer:
     def _purchase_step(self, utt) -> str | None:
         """The purchase step the agent talks the customer through, when the utterance names no
         personal data (PERSONAL_DATA) or only says to bring it in person: "您在手机银行上点确认就可以了"
-        reads much like a scammer's "confirm it in your app", but hands nothing over. On the eight
-        synthetic calls the layer read four such steps as PII requests; no corpus row is both a purchase
-        step and a PII request without naming the data (out of fold over 160 batches: none changed)."""
+        reads much like a scammer's "confirm it in your app", but hands nothing over. End to end, the
+        layer read such a step as a PII request on three of the eight synthetic calls (dev05, dev06,
+        dev08); out of fold over 160 batches no PII finding was a purchase step naming no data."""
         language = (utt.language or "zh")[:2]
         steps = self._purchase.get(language)
         if not steps:
