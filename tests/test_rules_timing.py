@@ -183,3 +183,30 @@ def test_over_and_by_any_in_a_pack_of_ones_own(tmp_path):
     both = _call(("agent", 0, 3, "我跟您说一下"), ("customer", 1, 4, "你等一下"), ("agent", 3.5, 6, "您说"))
     got = detect(both, eng)
     assert [(v.speaker, v.start, v.end) for v in got] == [("customer", 1.0, 3.0), ("agent", 3.5, 4.0)]
+
+
+# --------------------------------------------------------------------------- rate
+
+
+def test_a_rushed_warning_is_timed_over_its_own_sentence(eng):
+    fast = _call(("agent", 0, 2, "理财非存款、产品有风险、投资须谨慎"))
+    v = [v for v in detect(fast, eng) if v.rule_id == "ZH-TM-005"]
+    assert len(v) == 1 and v[0].kind == "rate" and "7.5 characters a second" in v[0].reason
+    assert _ids(detect(_call(("agent", 0, 4, "理财非存款、产品有风险、投资须谨慎")), eng)) == []
+    # By its share of the utterance the warning took 1.6 s (9.6 characters a second); the word
+    # times say 2.7 s, and the rest was rushed: it was read slowly enough
+    text = "理财非存款、产品有风险、投资须谨慎。好的那我现在就帮您预约了您看可以吗"
+    assert "ZH-TM-005" in _ids(detect(_call(("agent", 0, 3.2, text)), eng))
+    words = [Word("理财非存款、产品有风险、投资须谨慎。", 0, 2.7), Word("好的那我现在就帮您预约了您看可以吗", 2.7, 3.2)]
+    assert "ZH-TM-005" not in _ids(detect(_call(("agent", 0, 3.2, text, words)), eng))
+    # a denied warning is no warning, and the customer is not timed
+    assert _ids(detect(_call(("agent", 0, 2, "这个产品保本，没有风险，放心买吧")), eng)) == []
+    assert _ids(detect(_call(("customer", 0, 2, "理财非存款、产品有风险、投资须谨慎")), eng)) == []
+
+
+def test_a_rushed_english_warning_counts_words(eng):
+    utts = _call(("agent", 0, 2, "It may lose value and it is not guaranteed, okay, great, let's go."), lang="en")
+    v = [v for v in detect(utts, eng) if v.rule_id == "EN-TM-005"]
+    assert len(v) == 1 and "words a second (13 in 2.0 s)" in v[0].reason
+    utts = _call(("agent", 0, 6, "It may lose value and it is not guaranteed, okay, great, let's go."), lang="en")
+    assert "EN-TM-005" not in _ids(detect(utts, eng))

@@ -1,7 +1,7 @@
 """Call-level rules: absence (mandatory disclosure never said), ordering (disclosure after the
 purchase confirmation), window (something required within N utterances/seconds of an anchor),
 answer (a claim made by answering the customer's question: "保本吗？" — "当然"), and the timing
-rules silence and overtalk (timing.py)."""
+rules silence, overtalk and rate (timing.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..types import Violation
 from . import cues
 from .engine import AGENT_ROLES, Analyzed, Compiled, Engine, Match, has_han, to_violation
 from .text import clause_bounds
-from .timing import call_language, overtalk, silence
+from .timing import call_language, overtalk, rate, silence
 
 
 def _agent(ans: list[Analyzed]) -> list[Analyzed]:
@@ -218,6 +218,9 @@ def answer(eng: Engine, cr: Compiled, ans: list[Analyzed]) -> list[Violation]:
     return out
 
 
+_TIMING = {"silence": silence, "overtalk": overtalk, "rate": rate}
+
+
 def run_call_rules(eng: Engine, ans: list[Analyzed]) -> list[Violation]:
     out: list[Violation] = []
     lang = None  # the call's language, for the timing rules
@@ -235,9 +238,9 @@ def run_call_rules(eng: Engine, ans: list[Analyzed]) -> list[Violation]:
             out.extend(window(eng, cr, ans))
         elif k == "answer":
             out.extend(answer(eng, cr, ans))
-        elif k in ("silence", "overtalk"):
+        elif k in _TIMING:
             if lang is None:
                 lang = call_language(ans)
             if cr.rule.language == lang:
-                out.extend((silence if k == "silence" else overtalk)(eng, cr, ans))
+                out.extend(_TIMING[k](eng, cr, ans))
     return out

@@ -386,6 +386,8 @@ class Engine:
             elif rule.kind == "silence":
                 if rule.silence.anchor is not None:
                     cr.elements["anchor"] = self._element(rule.silence.anchor, ridx)
+            elif rule.kind == "rate":
+                cr.elements["element"] = self._element(rule.rate.element, ridx)
             elif rule.kind == "overtalk":
                 for key in ("during", "over"):
                     el = getattr(rule.overtalk, key)

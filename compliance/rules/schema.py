@@ -220,6 +220,16 @@ class Overtalk(Strict):
     min_count: int = Field(default=1, ge=1)
 
 
+class Rate(Strict):
+    """Call-level: the agent says `element` (a mandatory warning) faster than `max_rate` a second,
+    counted over the sentence that says it: Han characters for a Chinese pack, words for an English
+    one, over the sentence's time (word times where the transcript has them, else its share of the
+    utterance). A sentence shorter than `min_s` seconds is not judged (too short to time)."""
+    element: Element
+    max_rate: float = Field(gt=0)
+    min_s: float = Field(default=1.5, gt=0)
+
+
 class Example(Strict):
     text: str | None = None
     role: RoleName | None = None
@@ -248,7 +258,7 @@ class Rule(Strict):
     regulation: Regulation
     description: str = Field(min_length=5)
     suggestion: str = Field(min_length=2)
-    kind: Literal["utterance", "absence", "ordering", "window", "answer", "silence", "overtalk"] = "utterance"
+    kind: Literal["utterance", "absence", "ordering", "window", "answer", "silence", "overtalk", "rate"] = "utterance"
     match: Match | None = None
     absence: Absence | None = None
     ordering: Ordering | None = None
@@ -256,6 +266,7 @@ class Rule(Strict):
     answer: Answer | None = None
     silence: Silence | None = None
     overtalk: Overtalk | None = None
+    rate: Rate | None = None
     negation: Literal["suppress", "ignore"] = "suppress"
     question: Literal["suppress", "ignore"] = "suppress"
     hearsay: Literal["suppress", "ignore"] = "suppress"
@@ -275,7 +286,7 @@ class Rule(Strict):
     def _kind_body(self):
         bodies = {"utterance": self.match, "absence": self.absence, "ordering": self.ordering,
                   "window": self.window, "answer": self.answer, "silence": self.silence,
-                  "overtalk": self.overtalk}
+                  "overtalk": self.overtalk, "rate": self.rate}
         if bodies[self.kind] is None:
             field = "match" if self.kind == "utterance" else self.kind
             raise ValueError(f"a rule of kind {self.kind!r} needs a {field!r} section")

@@ -1,7 +1,7 @@
 """Call-level timing rules: silence (dead air; a confirmation question met by silence while the
-agent goes on) and overtalk (the agent talking over the customer; a risk warning read over the
-customer's words). They read when each utterance was said (word times where the transcript has
-them), which no text rule can see."""
+agent goes on), overtalk (the agent talking over the customer; a risk warning read over the
+customer's words) and rate (a risk warning rushed through). They read when each utterance was said
+(word times where the transcript has them), which no text rule can see."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import re
 
 from ..types import Utterance, Violation
 from . import cues
-from .engine import Analyzed, Compiled, Engine, _span_time, has_han, to_violation
+from .engine import Analyzed, Compiled, Engine, Match, _span_time, has_han, to_violation
+from .text import clause_bounds
 
 #: the roles on each side of a timing rule; an unknown speaker is on neither side but "any"
 _SIDE = {"agent": frozenset({"agent", "supervisor"}), "customer": frozenset({"customer"}),
@@ -23,6 +24,8 @@ JOIN_S = 0.3
 _LOOKBACK = 20
 
 _LATIN = re.compile(r"[A-Za-z]")
+_HAN_CHAR = re.compile(r"[\u4e00-\u9fff]")
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
 def call_language(ans: list[Analyzed]) -> str:
@@ -196,4 +199,41 @@ def overtalk(eng: Engine, cr: Compiled, ans: list[Analyzed]) -> list[Violation]:
         if not v.utterance_index:
             v.utterance_index = j
         out.append(v)
+    return out
+
+
+def rate(eng: Engine, cr: Compiled, ans: list[Analyzed]) -> list[Violation]:
+    """The agent utterances that say the rule's element (not negated or asked) in a sentence spoken
+    faster than max_rate Han characters (zh) or words (en) a second: one finding per utterance."""
+    r = cr.rule.rate
+    zh = cr.rule.language == "zh"
+    unit = "characters" if zh else "words"
+    out: list[Violation] = []
+    for j, a in enumerate(ans):
+        if _role(a) not in _SIDE["agent"] or not a.norm or eng.element_in(cr, "element", a) is None:
+            continue
+        norm, done = a.norm, set()
+        for s, e in eng.element_spans(cr, "element", a):
+            hz = has_han(norm[s:e])
+            if cues.negation(norm, s, e, hz) or cues.question(norm, s, e, hz):
+                continue
+            ss, se = clause_bounds(norm, s, e, marks=".?!")
+            if (ss, se) in done:
+                continue
+            done.add((ss, se))
+            t0, t1 = _span_time(a.utt, norm, ss, se)
+            if t1 - t0 < r.min_s:
+                continue
+            sentence = norm[ss:se]
+            n = len(_HAN_CHAR.findall(sentence)) if zh else len(_WORD.findall(sentence))
+            speed = n / (t1 - t0)
+            if speed <= r.max_rate:
+                continue
+            reason = (f"'{r.element.name}' said at {speed:.1f} {unit} a second ({n} in {t1 - t0:.1f} s), "
+                      f"faster than {r.max_rate:g}")
+            v = to_violation(cr, a.utt, norm, Match(ss, se, "rate"), reason, kind="rate")
+            if not v.utterance_index:
+                v.utterance_index = j
+            out.append(v)
+            break
     return out

@@ -114,6 +114,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "call.absence": ("缺失的必要披露", "Missing disclosure"),
     "call.silence": ("静音", "Silence"),
     "call.overtalk": ("抢话", "Overtalk"),
+    "call.rate": ("语速过快", "Too fast"),
     "call.keys": ("快捷键：空格 播放/暂停 · j/k 上/下一个标记 · ← → 快退/快进 5 秒 · c 确认 · d 驳回 · e 升级",
                   "Keys: space play/pause · j/k next/previous flag · ← → back/forward 5 s · c confirm · d dismiss · e escalate"),
     "player.play": ("播放", "Play"),

@@ -82,7 +82,7 @@ function emphasise(mark) {
 }
 
 // call-level findings of a kind of their own: a badge beside the rule id
-const KIND_LABEL = { absence: 'call.absence', silence: 'call.silence', overtalk: 'call.overtalk' };
+const KIND_LABEL = { absence: 'call.absence', silence: 'call.silence', overtalk: 'call.overtalk', rate: 'call.rate' };
 
 export function saidWithContext(v) {
   const ctx = (v.context || '').replaceAll(`【${v.matched_text}】`, v.matched_text);
