@@ -10,7 +10,7 @@ import re
 from ..types import Utterance, Violation
 from . import cues
 from .engine import Analyzed, Compiled, Engine, Match, _span_time, has_han, to_violation
-from .text import clause_bounds
+from .text import HAN_RE, clause_bounds
 
 #: the roles on each side of a timing rule; an unknown speaker is on neither side but "any"
 _SIDE = {"agent": frozenset({"agent", "supervisor"}), "customer": frozenset({"customer"}),
@@ -24,7 +24,6 @@ JOIN_S = 0.3
 _LOOKBACK = 20
 
 _LATIN = re.compile(r"[A-Za-z]")
-_HAN_CHAR = re.compile(r"[\u4e00-\u9fff]")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
@@ -70,16 +69,18 @@ def _together(a: list[tuple[float, float]], b: list[tuple[float, float]], since:
     return out
 
 
-def _said_at(eng: Engine, cr: Compiled, key: str, an: Analyzed) -> list[tuple[float, float]]:
-    """The times of the clauses where the utterance says the element, not negated or asked."""
+def _said(eng: Engine, cr: Compiled, key: str, an: Analyzed):
+    """The spans where the utterance says the element, not negated or asked."""
     norm = an.norm
-    out = []
     for s, e in eng.element_spans(cr, key, an):
         zh = has_han(norm[s:e])
-        if cues.negation(norm, s, e, zh) or cues.question(norm, s, e, zh):
-            continue
-        out.append(_span_time(an.utt, norm, s, e))
-    return out
+        if not (cues.negation(norm, s, e, zh) or cues.question(norm, s, e, zh)):
+            yield s, e
+
+
+def _said_at(eng: Engine, cr: Compiled, key: str, an: Analyzed) -> list[tuple[float, float]]:
+    """The times of the clauses where the utterance says the element, not negated or asked."""
+    return [_span_time(an.utt, an.norm, s, e) for s, e in _said(eng, cr, key, an)]
 
 
 def _asks(an: Analyzed) -> bool:
@@ -213,10 +214,7 @@ def rate(eng: Engine, cr: Compiled, ans: list[Analyzed]) -> list[Violation]:
         if _role(a) not in _SIDE["agent"] or not a.norm or eng.element_in(cr, "element", a) is None:
             continue
         norm, done = a.norm, set()
-        for s, e in eng.element_spans(cr, "element", a):
-            hz = has_han(norm[s:e])
-            if cues.negation(norm, s, e, hz) or cues.question(norm, s, e, hz):
-                continue
+        for s, e in _said(eng, cr, "element", a):
             ss, se = clause_bounds(norm, s, e, marks=".?!")
             if (ss, se) in done:
                 continue
@@ -225,7 +223,7 @@ def rate(eng: Engine, cr: Compiled, ans: list[Analyzed]) -> list[Violation]:
             if t1 - t0 < r.min_s:
                 continue
             sentence = norm[ss:se]
-            n = len(_HAN_CHAR.findall(sentence)) if zh else len(_WORD.findall(sentence))
+            n = len(HAN_RE.findall(sentence)) if zh else len(_WORD.findall(sentence))
             speed = n / (t1 - t0)
             if speed <= r.max_rate:
                 continue
