@@ -80,6 +80,23 @@ def test_agent_violations_found_and_customer_not_blamed(dev04):
             assert v.start >= 0 and v.end <= result.duration + 0.5
 
 
+def test_the_call_json_can_be_checked_again_without_the_audio(dev04, tmp_path):
+    """`compliance detect --call` on what `analyze --json` wrote finds what the pipeline found."""
+    from compliance.detect import detect
+    from compliance.output import to_json
+    from compliance.transcript import read_transcript
+
+    _, _, _, result, _ = dev04
+    out = tmp_path / "dev04.json"
+    out.write_text(to_json(result), encoding="utf-8")
+    utts = read_transcript(out)
+    assert [(u.speaker, u.role, u.start, len(u.words)) for u in utts] == \
+        [(u.speaker, u.role, u.start, len(u.words)) for u in result.utterances]
+    again = detect(utts)
+    key = lambda v: (v.rule_id, v.kind, v.utterance_index, round(v.start, 2))  # noqa: E731
+    assert sorted(map(key, again)) == sorted(map(key, result.violations))
+
+
 def test_reanalysis_is_recognised_by_content_hash(dev04, tmp_path):
     analyzer, transcriber, path, first, _ = dev04
     before = transcriber.calls
