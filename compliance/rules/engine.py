@@ -967,13 +967,16 @@ class Engine:
         return got
 
     def _element_in(self, cr: Compiled, key: str, an: Analyzed, check_neg: bool) -> tuple[int, int] | None:
+        spans = self.element_said(cr, key, an) if check_neg else self.element_spans(cr, key, an)
+        return next(iter(spans), None)
+
+    def element_said(self, cr: Compiled, key: str, an: Analyzed):
+        """The spans of the element `key` in the utterance that are said: not negated or asked."""
         norm = an.norm
         for s, e in self.element_spans(cr, key, an):
             zh = has_han(norm[s:e])
-            if check_neg and (cues.negation(norm, s, e, zh) or cues.question(norm, s, e, zh)):
-                continue
-            return (s, e)
-        return None
+            if not (cues.negation(norm, s, e, zh) or cues.question(norm, s, e, zh)):
+                yield s, e
 
     def element_spans(self, cr: Compiled, key: str, an: Analyzed) -> list[tuple[int, int]]:
         """Every span of the element `key` in the utterance, negated or not: its literals' hits

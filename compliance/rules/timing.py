@@ -69,18 +69,9 @@ def _together(a: list[tuple[float, float]], b: list[tuple[float, float]], since:
     return out
 
 
-def _said(eng: Engine, cr: Compiled, key: str, an: Analyzed):
-    """The spans where the utterance says the element, not negated or asked."""
-    norm = an.norm
-    for s, e in eng.element_spans(cr, key, an):
-        zh = has_han(norm[s:e])
-        if not (cues.negation(norm, s, e, zh) or cues.question(norm, s, e, zh)):
-            yield s, e
-
-
 def _said_at(eng: Engine, cr: Compiled, key: str, an: Analyzed) -> list[tuple[float, float]]:
     """The times of the clauses where the utterance says the element, not negated or asked."""
-    return [_span_time(an.utt, an.norm, s, e) for s, e in _said(eng, cr, key, an)]
+    return [_span_time(an.utt, an.norm, s, e) for s, e in eng.element_said(cr, key, an)]
 
 
 def _asks(an: Analyzed) -> bool:
@@ -113,6 +104,7 @@ def silence(eng: Engine, cr: Compiled, ans: list[Analyzed]) -> list[Violation]:
     out: list[Violation] = []
     heard = None  # when the speech so far ends
     last: Analyzed | None = None  # the utterance that ends it
+    last_j = 0  # its position
     for j, a in enumerate(ans):
         sp = _speech(a.utt)
         if not sp:
@@ -133,10 +125,10 @@ def silence(eng: Engine, cr: Compiled, ans: list[Analyzed]) -> list[Violation]:
                 v.matched_text = p.text
                 v.context = f"{p.speaker}: {p.text} … [{gap:.1f} s] … {u.speaker}: {u.text}"
                 if not v.utterance_index:
-                    v.utterance_index = j if owner is a else ans.index(owner)
+                    v.utterance_index = j if owner is a else last_j
                 out.append(v)
         if heard is None or sp[-1][1] > heard:
-            heard, last = sp[-1][1], a
+            heard, last, last_j = sp[-1][1], a, j
     return out
 
 
@@ -214,7 +206,7 @@ def rate(eng: Engine, cr: Compiled, ans: list[Analyzed]) -> list[Violation]:
         if _role(a) not in _SIDE["agent"] or not a.norm or eng.element_in(cr, "element", a) is None:
             continue
         norm, done = a.norm, set()
-        for s, e in _said(eng, cr, "element", a):
+        for s, e in eng.element_said(cr, "element", a):
             ss, se = clause_bounds(norm, s, e, marks=".?!")
             if (ss, se) in done:
                 continue
